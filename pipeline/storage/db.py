@@ -1,0 +1,49 @@
+"""Engines and sessions, made from settings and passed in; never created at import time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.settings import DatabaseSettings
+
+
+def make_engine(settings: DatabaseSettings, **kwargs: Any) -> Engine:
+    """An engine for the configured URL; SQLite gets WAL and foreign keys on."""
+    url = make_url(settings.url.get_secret_value())
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    options = f"-c statement_timeout={settings.statement_timeout_ms}"
+    return create_engine(
+        url,
+        pool_size=settings.pool_size,
+        pool_pre_ping=True,
+        connect_args={"options": options, "connect_timeout": 10},
+        **kwargs,
+    )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def display_url(settings: DatabaseSettings) -> str:
+    """The URL with its password masked, for logs and `config show`."""
+    return make_url(settings.url.get_secret_value()).render_as_string(hide_password=True)

@@ -1,0 +1,114 @@
+"""`finsent`: the command line. Thin: parse, load settings once, call pipeline, print."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.errors import FinsentError
+from pipeline.settings import Settings, describe_settings, load_settings
+from workers.logs import configure_logging
+
+app = typer.Typer(
+    name="finsent",
+    help="Real-time financial sentiment monitoring: classify news, watch trends, alert on spikes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations and roles.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(topics_app, name="topics")
+app.add_typer(db_app, name="db")
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def settings() -> Settings:
+    """Settings for this invocation, with logging configured from them."""
+    loaded = load_settings()
+    configure_logging(loaded.log_level, loaded.log_format)
+    return loaded
+
+
+def friendly_errors(fn: F) -> F:
+    """Print a FinsentError as one readable line and exit 2, instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FinsentError as e:
+            err_console.print(f"[bold red]error:[/] {e}")
+            raise typer.Exit(2) from e
+
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
+
+
+@config_app.command("show")
+@friendly_errors
+def config_show(
+    fmt: Annotated[str, typer.Option("--format", help="table or env")] = "table",
+) -> None:
+    """Print the effective configuration; secrets are masked."""
+    rows = describe_settings(settings())
+    if fmt == "env":
+        for row in rows:
+            console.print(f"{row.env}={row.value}", markup=False, highlight=False)
+        return
+    table = Table(title="finsent configuration (secrets masked)")
+    for column in ("setting", "value", "doc"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row.env, row.value, row.doc)
+    console.print(table)
+
+
+@topics_app.command("ensure")
+@friendly_errors
+def topics_ensure() -> None:
+    """Create news.raw, news.dlq and news.scored with configured partitions and retention."""
+    from pipeline.topics import ensure_topics
+
+    for name, outcome in ensure_topics(settings().kafka).items():
+        console.print(f"{name}: {outcome}")
+
+
+@db_app.command("upgrade")
+@friendly_errors
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default head)."""
+    from pipeline.storage.migrate import upgrade
+
+    upgrade(settings().database.url.get_secret_value(), revision)
+    console.print(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+@friendly_errors
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION (`base` = empty)."""
+    from pipeline.storage.migrate import downgrade
+
+    downgrade(settings().database.url.get_secret_value(), revision)
+    console.print(f"database at {revision}")
+
+
+# --- commands registered by feature modules (one line each) ---------------------------------
+
+
+def main() -> None:
+    app(prog_name="finsent")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
