@@ -230,16 +230,16 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Logs")
     log_format: Literal["text", "json"] = Field("text", description="Log line format")
     metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus port; 0 = off")
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
-    model: ModelSettings = Field(default_factory=ModelSettings)  # type: ignore[arg-type]
-    batching: BatchingSettings = Field(default_factory=BatchingSettings)  # type: ignore[arg-type]
-    events: EventSettings = Field(default_factory=EventSettings)  # type: ignore[arg-type]
-    trends: TrendSettings = Field(default_factory=TrendSettings)  # type: ignore[arg-type]
-    alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
-    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)  # type: ignore[arg-type]
-    api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
-    retention: RetentionSettings = Field(default_factory=RetentionSettings)  # type: ignore[arg-type]
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    batching: BatchingSettings = Field(default_factory=BatchingSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    trends: TrendSettings = Field(default_factory=TrendSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -284,7 +284,9 @@ def setting_env_names() -> set[str]:
     return {row.env for row in describe_settings()}
 
 
-def _walk(model: type[BaseModel], value: BaseModel | None, prefix: str, out: list[SettingRow]) -> None:
+def _walk(
+    model: type[BaseModel], value: BaseModel | None, prefix: str, out: list[SettingRow]
+) -> None:
     for name, field in model.model_fields.items():
         annotation = field.annotation
         current = getattr(value, name) if value is not None else None

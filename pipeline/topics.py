@@ -36,9 +36,13 @@ def topic_specs(settings: KafkaSettings) -> list[TopicSpec]:
 def ensure_topics(settings: KafkaSettings) -> dict[str, str]:
     """Create missing topics; returns name → "created" | "exists"."""
     if settings.embedded:
-        raise FinsentError("kafka.bootstrap is empty (embedded mode): there are no topics to ensure")
+        raise FinsentError(
+            "kafka.bootstrap is empty (embedded mode): there are no topics to ensure"
+        )
     try:
-        admin = KafkaAdminClient(client_id=f"{settings.client_id}-admin", **settings.client_options())
+        admin = KafkaAdminClient(
+            client_id=f"{settings.client_id}-admin", **settings.client_options()
+        )
     except KafkaError as e:
         raise FinsentError(f"cannot reach Kafka at {settings.bootstrap}: {e}") from e
     try:
@@ -48,7 +52,9 @@ def ensure_topics(settings: KafkaSettings) -> dict[str, str]:
             if spec.name in existing:
                 outcome[spec.name] = "exists"
                 continue
-            new = NewTopic(spec.name, spec.partitions, settings.replication_factor, topic_configs=spec.config)
+            new = NewTopic(
+                spec.name, spec.partitions, settings.replication_factor, topic_configs=spec.config
+            )
             try:
                 admin.create_topics([new])
                 outcome[spec.name] = "created"

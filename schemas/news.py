@@ -124,7 +124,7 @@ def _check_lang(data: dict[str, Any], warnings: list[str]) -> None:
     lang = data.get("lang")
     if lang is None:
         data.pop("lang", None)
-    elif isinstance(lang, str) and _LANG_PATTERN.match(lang.strip()):
+    elif isinstance(lang, str) and _LANG_PATTERN.match(lang.strip().lower()):
         data["lang"] = lang.strip().lower()
     else:
         warnings.append(f"lang dropped: not a language code ({str(lang)[:20]!r})")
@@ -165,7 +165,9 @@ def _check_body(data: dict[str, Any], warnings: list[str]) -> None:
 def decode_news_event(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> NewsEvent:
     """Bytes from the wire → a NewsEvent, or EventRejected with a specific, readable reason."""
     if len(raw) > max_bytes:
-        raise EventRejected(f"event is {len(raw)} bytes, over the {max_bytes}-byte limit", "oversize")
+        raise EventRejected(
+            f"event is {len(raw)} bytes, over the {max_bytes}-byte limit", "oversize"
+        )
     if not raw.strip():
         raise EventRejected("empty message", "empty")
     try:
@@ -175,7 +177,9 @@ def decode_news_event(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> N
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise EventRejected(f"malformed JSON: {e.msg} at line {e.lineno} col {e.colno}", "json") from e
+        raise EventRejected(
+            f"malformed JSON: {e.msg} at line {e.lineno} col {e.colno}", "json"
+        ) from e
     return validate_news_event(data)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -103,6 +102,24 @@ def db_downgrade(revision: str) -> None:
     console.print(f"database at {revision}")
 
 
+@app.command("schema")
+@friendly_errors
+def schema_write(
+    out: Annotated[str, typer.Option(help="Where to write the JSON Schema")] = (
+        "schemas/news_event.schema.json"
+    ),
+) -> None:
+    """Write the inbound event's JSON Schema (kept in sync by a test)."""
+    import json
+    from pathlib import Path
+
+    from schemas.news import news_event_json_schema
+
+    text = json.dumps(news_event_json_schema(), indent=2, sort_keys=True) + "\n"
+    Path(out).write_text(text, encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
 # --- commands registered by feature modules (one line each) ---------------------------------
 
 
@@ -111,4 +128,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -35,7 +35,9 @@ def upgrade() -> None:
         sa.Column(
             "reprint_of",
             sa.String(256),
-            sa.ForeignKey("news_items.id", ondelete="SET NULL", name="fk_news_items_reprint_of_news_items"),
+            sa.ForeignKey(
+                "news_items.id", ondelete="SET NULL", name="fk_news_items_reprint_of_news_items"
+            ),
         ),
         sa.Column("late", sa.Boolean, nullable=False),
         sa.Column("warnings", sa.JSON),
@@ -70,11 +72,14 @@ def upgrade() -> None:
         sa.Column("processed_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("item_id", "model_version", name="pk_classifications"),
         sa.ForeignKeyConstraint(
-            ["item_id"], ["news_items.id"], ondelete="CASCADE",
+            ["item_id"],
+            ["news_items.id"],
+            ondelete="CASCADE",
             name="fk_classifications_item_id_news_items",
         ),
         sa.ForeignKeyConstraint(
-            ["model_version"], ["model_versions.version"],
+            ["model_version"],
+            ["model_versions.version"],
             name="fk_classifications_model_version_model_versions",
         ),
     )
@@ -94,7 +99,9 @@ def upgrade() -> None:
         sa.Column("event_time", TS, nullable=False),
         sa.PrimaryKeyConstraint("item_id", "symbol", name="pk_ticker_mentions"),
         sa.ForeignKeyConstraint(
-            ["item_id"], ["news_items.id"], ondelete="CASCADE",
+            ["item_id"],
+            ["news_items.id"],
+            ondelete="CASCADE",
             name="fk_ticker_mentions_item_id_news_items",
         ),
     )

@@ -55,9 +55,7 @@ class NewsItem(Base):
     lang: Mapped[str] = mapped_column(String(16), default="en")
     is_english: Mapped[bool] = mapped_column(Boolean, default=True)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
-    reprint_of: Mapped[str | None] = mapped_column(
-        ForeignKey("news_items.id", ondelete="SET NULL")
-    )
+    reprint_of: Mapped[str | None] = mapped_column(ForeignKey("news_items.id", ondelete="SET NULL"))
     late: Mapped[bool] = mapped_column(Boolean, default=False, doc="arrived past the horizon")
     warnings: Mapped[list[str] | None] = mapped_column(JSON)
     schema_version: Mapped[str] = mapped_column(String(16))
