@@ -22,7 +22,6 @@ print_connection_settings() {
 
 # Kafka boots in the background while Postgres starts, so a warm 'up' costs the slower one.
 cmd_up() {
-    mkdir -p "$FINSENT_STATE_DIR"
     kafka_ensure_jars
     pg_ensure_installed
     PG_DATA=$(pg_data_dir)
@@ -55,11 +54,18 @@ cmd_status() {
     return "$rc"
 }
 
+# Test sessions and people may call 'up' at the same moment; one at a time changes state.
+take_lock() {
+    mkdir -p "$FINSENT_STATE_DIR"
+    exec 9>"$FINSENT_STATE_DIR/services.lock"
+    flock -w "$FINSENT_SERVICES_TIMEOUT" 9 || die "another scripts/services.sh holds $FINSENT_STATE_DIR/services.lock"
+}
+
 main() {
     pg_identity
     case "${1:-}" in
-        up) cmd_up ;;
-        down) cmd_down ;;
+        up) take_lock; cmd_up ;;
+        down) take_lock; cmd_down ;;
         status) cmd_status ;;
         *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
     esac

@@ -47,7 +47,7 @@ kafka_ensure_jars() {
     ensure_command java openjdk-17-jre-headless
     ensure_command mvn maven
     local work="$KAFKA_HOME_DIR/fetch.$$"
-    rm -rf "$work" && mkdir -p "$work"
+    rm -rf "$KAFKA_HOME_DIR"/fetch.* && mkdir -p "$work"
     kafka_pom >"$work/pom.xml"
     if ! mvn -q -B -f "$work/pom.xml" dependency:copy-dependencies \
         -DincludeScope=runtime -DoutputDirectory="$work/libs" >"$work/mvn.log" 2>&1; then
@@ -141,11 +141,12 @@ kafka_start() {
     kafka_format_storage
     log "starting kafka $FINSENT_KAFKA_VERSION on 127.0.0.1:$FINSENT_KAFKA_PORT"
     kafka_jvm
-    # bash records its own pid and then becomes the JVM, so the pid file names the broker.
+    # bash records its own pid and then becomes the JVM, so the pid file names the broker;
+    # fd 9 (services.lock) is closed so the broker does not hold the lock for its lifetime.
     # shellcheck disable=SC2016  # expanded by the inner bash
     setsid bash -c 'echo $$ >"$0"; exec "$@"' "$KAFKA_PID_FILE" \
         "${KAFKA_JVM[@]}" kafka.Kafka "$KAFKA_STATE/server.properties" \
-        </dev/null >>"$KAFKA_LOG" 2>&1 &
+        </dev/null >>"$KAFKA_LOG" 2>&1 9>&- &
     local tries=50
     until [[ -s $KAFKA_PID_FILE ]] || ((--tries == 0)); do sleep 0.1; done
 }

@@ -99,9 +99,10 @@ pg_start() {
     rotate_log "$PG_LOG"
     pg_init_cluster
     log "starting postgres on 127.0.0.1:$FINSENT_PG_PORT"
-    # The server keeps pg_ctl's stdout, so its log lands in our file without write access to it.
+    # The server keeps pg_ctl's stdout, so its log lands in our file without write access to
+    # it; fd 9 (services.lock) is closed so the server does not hold the lock.
     (cd / && setsid "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t "$FINSENT_SERVICES_TIMEOUT" \
-        -o "-p $FINSENT_PG_PORT" start) </dev/null >>"$PG_LOG" 2>&1 \
+        -o "-p $FINSENT_PG_PORT" start) </dev/null >>"$PG_LOG" 2>&1 9>&- \
         || { show_log_tail "$PG_LOG"; die "postgres did not start"; }
 }
 
