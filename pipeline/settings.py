@@ -216,6 +216,32 @@ class RetentionSettings(BaseModel):
     deliveries_days: int = Field(90, ge=1, description="Keep delivery attempts this long")
 
 
+class ClassifierSettings(BaseModel):
+    model_config = _FROZEN
+
+    poll_timeout_ms: int = Field(100, ge=1, description="Longest Kafka poll when idle")
+    commit_interval_ms: int = Field(0, ge=0, description="Least time between offset commits")
+    drain_timeout_s: float = Field(30.0, gt=0, description="SIGTERM: time to finish in-flight work")
+    revoke_timeout_s: float = Field(5.0, gt=0, description="Rebalance: finish work or drop it")
+    retry_backoff_max_s: float = Field(5.0, gt=0, description="Longest wait between DB retries")
+    reprint_cache_size: int = Field(100_000, ge=0, description="Content hashes kept in memory")
+    dead_letter_file: Path | None = Field(None, description="Embedded DLQ file; unset = cache")
+
+
+class TestingSettings(BaseModel):
+    """Test-only knobs that break guarantees on purpose (negative controls). Never in production."""
+
+    model_config = _FROZEN
+
+    commit_order: Literal["rows_first", "offsets_first"] = Field(
+        "rows_first", description="TEST ONLY: offsets_first commits offsets before rows (wrong)"
+    )
+    crash_point: Literal["none", "between_commits"] = Field(
+        "none", description="TEST ONLY: SIGKILL the worker between the row and offset commits"
+    )
+    crash_after_batches: int = Field(1, ge=1, description="TEST ONLY: crash at this batch")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FINSENT_",
@@ -240,6 +266,8 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    testing: TestingSettings = Field(default_factory=TestingSettings)
 
 
 def load_settings(**overrides: Any) -> Settings:
