@@ -1,0 +1,68 @@
+"""Fixtures for tests on the real Kafka and PostgreSQL; a missing server fails, never skips."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import (
+    Servers,
+    ServersUnavailableError,
+    create_database,
+    database_url,
+    delete_topics_with_prefix,
+    drop_database,
+    ensure_servers,
+    topic_prefix,
+)
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # This hook sees the whole session's items, so only those under this folder are marked.
+    for item in items:
+        if item.path.resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Servers:
+    wanted = Servers.from_environment()
+    try:
+        ensure_servers(wanted)
+    except ServersUnavailableError as e:
+        problem = str(e)
+    else:
+        return wanted
+    # Failing outside the except block keeps the report to the script's own output.
+    pytest.fail(f"real Kafka/PostgreSQL unavailable:\n{problem}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(servers: Servers) -> str:
+    return servers.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def admin_pg_url(servers: Servers) -> str:
+    """SQLAlchemy URL of the `finsent` database as role `finsent` (CREATEDB, CREATEROLE)."""
+    return servers.admin_pg_url
+
+
+@pytest.fixture
+def unique_topic_prefix(request: pytest.FixtureRequest, kafka_bootstrap: str) -> Iterator[str]:
+    """Name topics `<prefix>.<anything>`; they are deleted after the test."""
+    prefix = topic_prefix(request.node.name)
+    yield prefix
+    delete_topics_with_prefix(kafka_bootstrap, prefix)
+
+
+@pytest.fixture
+def pg_url(admin_pg_url: str) -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, empty database that is dropped after the test."""
+    name = create_database(admin_pg_url)
+    yield database_url(admin_pg_url, name)
+    drop_database(admin_pg_url, name)
