@@ -32,6 +32,13 @@ pid_alive() {
     [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null
 }
 
+# A pid file can outlive its process (a crash, a reboot) and the pid be reused: check
+# that the process still runs the expected program.
+pid_runs() {
+    local pid=$1 program=$2
+    pid_alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$program"
+}
+
 pid_from_file() {
     if [[ -f $1 ]]; then head -n 1 "$1" | tr -dc '0-9'; fi
 }

@@ -87,6 +87,8 @@ group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
+# Tests create and delete many topics; their files go after 1 s instead of a minute.
+file.delete.delay.ms=1000
 PROPS
     cat >"$KAFKA_STATE/log4j2.properties" <<'PROPS'
 status = warn
@@ -123,7 +125,7 @@ kafka_format_storage() {
 kafka_pid() {
     local pid
     pid=$(pid_from_file "$KAFKA_PID_FILE")
-    pid_alive "$pid" && echo "$pid"
+    if pid_runs "$pid" kafka.Kafka; then echo "$pid"; fi
     return 0
 }
 

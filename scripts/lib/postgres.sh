@@ -43,9 +43,8 @@ pg_stop_debian_clusters() {
     command -v pg_lsclusters >/dev/null || return 0
     local ver name _rest
     pg_lsclusters -h | while read -r ver name _rest; do
-        [[ $_rest == *online* ]] && pg_ctlcluster "$ver" "$name" stop >&2
+        if [[ $_rest == *online* ]]; then pg_ctlcluster "$ver" "$name" stop >&2; fi
     done
-    return 0
 }
 
 # The data dir sits in the state dir when the postgres user can reach it (not under a
@@ -63,7 +62,7 @@ pg_data_dir() {
 pg_pid() {
     local pid
     pid=$(pid_from_file "$PG_DATA/postmaster.pid")
-    pid_alive "$pid" && echo "$pid"
+    if pid_runs "$pid" postgres; then echo "$pid"; fi
     return 0
 }
 
