@@ -1,0 +1,1 @@
+"""The HTTP API and dashboard: health, metrics, trends, alerts and items, behind a bearer token."""

@@ -1,0 +1,89 @@
+"""Readiness: can this process reach its database and Kafka, and does it know its model?"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from pipeline.reporting import current_model_version
+from pipeline.settings import KafkaSettings, ModelSettings
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ok: bool
+    detail: str
+
+
+class ReadinessCheck(Protocol):
+    """One dependency the API needs; `check` must return within a few seconds, never raise."""
+
+    name: str
+
+    def check(self) -> CheckResult: ...
+
+
+class DatabaseCheck:
+    name = "database"
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def check(self) -> CheckResult:
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as e:
+            return CheckResult(ok=False, detail=type(e).__name__)
+        return CheckResult(ok=True, detail=self._engine.dialect.name)
+
+
+class KafkaCheck:
+    """A TCP connection to any bootstrap broker; embedded mode has no Kafka to reach."""
+
+    name = "kafka"
+
+    def __init__(self, settings: KafkaSettings, timeout_s: float = 2.0) -> None:
+        self._settings = settings
+        self._timeout_s = timeout_s
+
+    def check(self) -> CheckResult:
+        if self._settings.embedded:
+            return CheckResult(ok=True, detail="embedded (no Kafka configured)")
+        for server in self._settings.client_options()["bootstrap_servers"]:
+            host, _, port = server.rpartition(":")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), self._timeout_s).close()
+            except (OSError, ValueError):
+                continue
+            return CheckResult(ok=True, detail=f"reached {server}")
+        return CheckResult(ok=False, detail="no bootstrap broker reachable")
+
+
+class ModelCheck:
+    """A configured bundle must exist; otherwise the database must know the current model."""
+
+    name = "model"
+
+    def __init__(self, settings: ModelSettings, engine: Engine) -> None:
+        self._settings = settings
+        self._engine = engine
+
+    def check(self) -> CheckResult:
+        if self._settings.bundle is not None:
+            manifest = Path(self._settings.bundle) / "manifest.json"
+            return CheckResult(ok=manifest.is_file(), detail=f"bundle {self._settings.bundle}")
+        try:
+            with self._engine.connect() as conn:
+                version = current_model_version(conn)
+        except SQLAlchemyError as e:
+            return CheckResult(ok=False, detail=type(e).__name__)
+        if version is None:
+            return CheckResult(ok=False, detail="no model has scored any item yet")
+        return CheckResult(ok=True, detail=f"current version {version}")

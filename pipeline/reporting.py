@@ -1,0 +1,265 @@
+"""What people read: sentiment series, topic mix, items, movers and alerts, from the views.
+
+Every query goes through SQLAlchemy expressions with bound parameters; the reporting views of
+migration 0003_reporting do the aggregation, so SQL users and the API see the same numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, Engine, Select, case, func, select
+
+from pipeline.clock import Clock
+from pipeline.errors import FinsentError
+from pipeline.report_views import (
+    SENTIMENT,
+    current_model,
+    scored_items,
+    settings_kv,
+    top_movers_daily,
+)
+from pipeline.storage.tables import TickerMention
+
+Period = Literal["hourly", "daily"]
+CURRENT_MODEL_KEY = "model.current_version"
+_SCOPE = re.compile(r"^(market|topic:.{1,64}|ticker:[A-Z][A-Z0-9.\-]{0,11})$")
+_FROZEN = ConfigDict(frozen=True)
+
+
+class ScopeError(FinsentError):
+    """A scope string is not `market`, `topic:<name>` or `ticker:<SYM>`."""
+
+
+class Scope(BaseModel):
+    """What a series is about: the whole market, one topic or one ticker."""
+
+    model_config = _FROZEN
+
+    kind: Literal["market", "topic", "ticker"]
+    key: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        if not _SCOPE.match(text):
+            raise ScopeError(f"scope {text!r} is not market, topic:<name> or ticker:<SYM>")
+        kind, _, key = text.partition(":")
+        return cls.model_validate({"kind": kind, "key": key or None})
+
+    def __str__(self) -> str:
+        return self.kind if self.key is None else f"{self.kind}:{self.key}"
+
+
+class SentimentPoint(BaseModel):
+    model_config = _FROZEN
+
+    bucket: datetime
+    items: int
+    distinct_items: int
+    sources: int
+    negative: int
+    neutral: int
+    positive: int
+    negative_share: float
+    positive_share: float
+    mean_score: float
+
+
+class TopicShare(BaseModel):
+    model_config = _FROZEN
+
+    topic: str
+    items: int
+    share: float
+    negative_share: float
+
+
+class ScoredItem(BaseModel):
+    model_config = _FROZEN
+
+    item_id: str
+    event_time: datetime
+    source: str
+    headline: str
+    url: str | None
+    topic: str
+    topic_confidence: float
+    sentiment: str
+    score: float
+    tickers: list[str]
+
+
+class Mover(BaseModel):
+    model_config = _FROZEN
+
+    bucket: datetime
+    symbol: str
+    items: int
+    mean_score: float
+    previous_mean_score: float
+    score_change: float
+    negative_share_change: float
+    mover_rank: int
+
+
+class ScopeCount(BaseModel):
+    model_config = _FROZEN
+
+    scope: str
+    items: int
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones. Callers get aware UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def sentiment_series(
+    conn: Connection, scope: Scope, start: datetime, end: datetime, period: Period = "hourly"
+) -> list[SentimentPoint]:
+    """One point per hour (or day) with items in [start, end), oldest first."""
+    view = SENTIMENT[(scope.kind, period)]
+    query = select(*[c for c in view.c if c.name not in ("topic", "symbol")]).where(
+        view.c.bucket >= as_utc(start), view.c.bucket < as_utc(end)
+    )
+    if scope.kind == "topic":
+        query = query.where(view.c.topic == scope.key)
+    elif scope.kind == "ticker":
+        query = query.where(view.c.symbol == scope.key)
+    rows = conn.execute(query.order_by(view.c.bucket)).mappings()
+    return [SentimentPoint.model_validate({**r, "bucket": as_utc(r["bucket"])}) for r in rows]
+
+
+def topic_mix(conn: Connection, scope: Scope, start: datetime, end: datetime) -> list[TopicShare]:
+    """Items per topic in the range (within a ticker when the scope is one), largest first."""
+    s = scored_items
+    negative = func.sum(case((s.c.sentiment == "negative", 1), else_=0))
+    query = _in_scope(
+        select(s.c.topic, func.count().label("items"), negative.label("negative")), scope
+    ).where(s.c.event_time >= as_utc(start), s.c.event_time < as_utc(end))
+    rows = list(conn.execute(query.group_by(s.c.topic).order_by(func.count().desc(), s.c.topic)))
+    total = sum(r.items for r in rows) or 1
+    return [
+        TopicShare(
+            topic=r.topic,
+            items=r.items,
+            share=r.items / total,
+            negative_share=(r.negative or 0) / r.items,
+        )
+        for r in rows
+    ]
+
+
+def scored_item_list(
+    conn: Connection,
+    *,
+    ticker: str | None = None,
+    topic: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    ids: list[str] | None = None,
+    limit: int = 100,
+) -> list[ScoredItem]:
+    """Items with the current model's verdict, newest first, filtered as asked."""
+    s = scored_items
+    query = select(s).order_by(s.c.event_time.desc(), s.c.item_id).limit(limit)
+    if ticker is not None:
+        query = _in_scope(query, Scope(kind="ticker", key=ticker))
+    if topic is not None:
+        query = query.where(s.c.topic == topic)
+    if start is not None:
+        query = query.where(s.c.event_time >= as_utc(start))
+    if end is not None:
+        query = query.where(s.c.event_time < as_utc(end))
+    if ids is not None:
+        query = query.where(s.c.item_id.in_(ids))
+    rows = list(conn.execute(query).mappings())
+    tickers = _tickers_of(conn, [r["item_id"] for r in rows])
+    return [
+        ScoredItem.model_validate(
+            {**r, "event_time": as_utc(r["event_time"]), "tickers": tickers.get(r["item_id"], [])}
+        )
+        for r in rows
+    ]
+
+
+def top_movers(conn: Connection, day: datetime, limit: int = 10) -> list[Mover]:
+    """The tickers whose mean score moved most on `day` against their previous day."""
+    v = top_movers_daily
+    start = as_utc(day).replace(hour=0, minute=0, second=0, microsecond=0)
+    query = select(v).where(v.c.bucket == start).order_by(v.c.mover_rank, v.c.symbol).limit(limit)
+    rows = conn.execute(query).mappings()
+    return [Mover.model_validate({**r, "bucket": as_utc(r["bucket"])}) for r in rows]
+
+
+def busiest_scopes(
+    conn: Connection, start: datetime, end: datetime, limit: int = 20
+) -> list[ScopeCount]:
+    """Market, then topics and tickers by item count in the range: the dashboard's menu."""
+    s = scored_items
+    in_range = (s.c.event_time >= as_utc(start), s.c.event_time < as_utc(end))
+    total = conn.execute(select(func.count()).where(*in_range)).scalar_one()
+    topics = conn.execute(
+        select(s.c.topic, func.count().label("n"))
+        .where(*in_range)
+        .group_by(s.c.topic)
+        .order_by(func.count().desc(), s.c.topic)
+        .limit(limit)
+    )
+    m = TickerMention.__table__.c
+    tickers = conn.execute(
+        select(m.symbol, func.count().label("n"))
+        .join_from(s, TickerMention.__table__, m.item_id == s.c.item_id)
+        .where(*in_range)
+        .group_by(m.symbol)
+        .order_by(func.count().desc(), m.symbol)
+        .limit(limit)
+    )
+    return [
+        ScopeCount(scope="market", items=total),
+        *(ScopeCount(scope=f"topic:{t}", items=n) for t, n in topics),
+        *(ScopeCount(scope=f"ticker:{t}", items=n) for t, n in tickers),
+    ]
+
+
+def current_model_version(conn: Connection) -> str | None:
+    """The model version the views read (settings_kv, else the newest registered model)."""
+    return conn.execute(select(current_model.c.version)).scalar()
+
+
+def publish_current_model(engine: Engine, version: str, clock: Clock) -> None:
+    """Record the configured current model version so the SQL views read the same one."""
+    with engine.begin() as conn:
+        conn.execute(settings_kv.delete().where(settings_kv.c.key == CURRENT_MODEL_KEY))
+        conn.execute(
+            settings_kv.insert().values(
+                key=CURRENT_MODEL_KEY, value=version, updated_at=clock.now()
+            )
+        )
+
+
+def _in_scope(query: Select[tuple[object, ...]], scope: Scope) -> Select[tuple[object, ...]]:
+    if scope.kind == "topic":
+        return query.where(scored_items.c.topic == scope.key)
+    if scope.kind == "ticker":
+        mentions = TickerMention.__table__.c
+        return query.where(
+            scored_items.c.item_id.in_(select(mentions.item_id).where(mentions.symbol == scope.key))
+        )
+    return query
+
+
+def _tickers_of(conn: Connection, item_ids: list[str]) -> dict[str, list[str]]:
+    if not item_ids:
+        return {}
+    m = TickerMention.__table__.c
+    rows = conn.execute(
+        select(m.item_id, m.symbol).where(m.item_id.in_(item_ids)).order_by(m.symbol)
+    )
+    found: dict[str, list[str]] = {}
+    for item_id, symbol in rows:
+        found.setdefault(str(item_id), []).append(str(symbol))
+    return found

@@ -1,0 +1,121 @@
+"""The HTTP API over a seeded SQLite database: auth, health, metrics, trends, alerts, items."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pipeline.api.app import create_app
+from pipeline.api.health import CheckResult, DatabaseCheck
+from tests.reporting_seed import seeded_sqlite
+
+TOKEN = "test-token-123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+RANGE = {"from": "2026-11-01T00:00:00Z", "to": "2026-11-04T00:00:00Z"}
+
+
+class FailingCheck:
+    name = "kafka"
+
+    def check(self) -> CheckResult:
+        return CheckResult(ok=False, detail="no bootstrap broker reachable")
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    engine = seeded_sqlite(tmp_path)
+    with TestClient(create_app(engine, TOKEN, [DatabaseCheck(engine)])) as test_client:
+        yield test_client
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no header"),
+        pytest.param({"Authorization": "Bearer wrong"}, id="wrong token"),
+        pytest.param({"Authorization": f"Basic {TOKEN}"}, id="wrong scheme"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/trends", "/api/alerts", "/api/items", "/api/alerts/1"])
+def test_api_needs_the_bearer_token(client: TestClient, path: str, headers: dict[str, str]) -> None:
+    response = client.get(path, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_health_ready_and_metrics_are_open(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == {"ok": True, "detail": "sqlite"}
+    client.get("/api/items", headers=AUTH)
+    metrics = client.get("/metrics").text
+    assert 'finsent_api_requests_total{method="GET",route="/api/items",status="200"}' in metrics
+
+
+def test_readyz_is_503_when_a_dependency_fails(tmp_path: Path) -> None:
+    engine = seeded_sqlite(tmp_path)
+    app = create_app(engine, TOKEN, [DatabaseCheck(engine), FailingCheck()])
+    with TestClient(app) as test_client:
+        response = test_client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["ready"] is False
+
+
+def test_trends_for_a_ticker(client: TestClient) -> None:
+    body = client.get(
+        "/api/trends", params={"scope": "ticker:ACME", "period": "daily", **RANGE}, headers=AUTH
+    ).json()
+    assert [p["items"] for p in body["points"]] == [2, 3]
+    assert body["topics"][0]["topic"] == "Legal | Regulation"
+    assert [a["alert_id"] for a in body["alerts"]] == [1]
+
+
+def test_alert_drill_down_names_its_items(client: TestClient) -> None:
+    body = client.get("/api/alerts/1", headers=AUTH).json()
+    assert [i["item_id"] for i in body["items"]] == ["a5", "a3"]
+    assert body["explanation"]["threshold"] == 3.0
+    assert client.get("/api/alerts/2", headers=AUTH).status_code == 404
+
+
+def test_items_by_ticker_topic_and_time(client: TestClient) -> None:
+    params = {"ticker": "ACME", "topic": "Earnings", **RANGE}
+    items = client.get("/api/items", params=params, headers=AUTH).json()
+    assert [i["item_id"] for i in items] == ["a2", "a1"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        pytest.param("/api/trends", {"scope": "sector:X"}, id="unknown scope kind"),
+        pytest.param("/api/items", {"ticker": "acme; drop table x"}, id="hostile ticker"),
+        pytest.param("/api/items", {"topic": "a\x00b"}, id="NUL in topic"),
+        pytest.param("/api/items", {"limit": "0"}, id="limit too small"),
+        pytest.param("/api/trends", {"from": "0001-01-01T00:00:00+14:00"}, id="time out of range"),
+        pytest.param(
+            "/api/trends",
+            {"from": "2026-11-04T00:00:00Z", "to": "2026-11-01T00:00:00Z"},
+            id="from after to",
+        ),
+    ],
+)
+def test_bad_parameters_are_422_not_500(
+    client: TestClient, path: str, params: dict[str, str]
+) -> None:
+    assert client.get(path, params=params, headers=AUTH).status_code == 422
+
+
+def test_dashboard_is_served_without_outside_resources(client: TestClient) -> None:
+    page = client.get("/dashboard/")
+    assert page.status_code == 200
+    assert "dashboard.js" in page.text
+    script = client.get("/dashboard/dashboard.js").text
+    assert "innerHTML" not in script
+    for text in (page.text, script, client.get("/dashboard/dashboard.css").text):
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
+        assert "https://" not in text
+    assert client.get("/", follow_redirects=False).headers["location"] == "/dashboard/"
