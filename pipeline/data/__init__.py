@@ -1,0 +1,1 @@
+"""Small data that finsent writes itself and ships: dictionary, grammar, demo stream."""
