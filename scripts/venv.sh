@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Makes (once) the project's virtualenv in the cache dir and links it to ./.venv.
+# The venv is keyed by a hash of pyproject.toml: a changed dependency list builds a new one.
+#   scripts/venv.sh            # runtime + train + dev extras
+#   FINSENT_EXTRAS=train scripts/venv.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FINSENT_CACHE_DIR="${FINSENT_CACHE_DIR:-$HOME/.cache/finsent}"
+FINSENT_EXTRAS="${FINSENT_EXTRAS:-train,dev}"
+PYTHON="${FINSENT_PYTHON:-python3}"
+
+log() { printf '[venv] %s\n' "$*" >&2; }
+
+key=$( (cat "$ROOT/pyproject.toml"; echo "$FINSENT_EXTRAS"; "$PYTHON" --version) | sha256sum | cut -c1-12)
+venv="$FINSENT_CACHE_DIR/venv-$key"
+mkdir -p "$FINSENT_CACHE_DIR"
+
+if [[ -f $venv/.complete ]]; then
+    log "cache hit: venv $venv"
+else
+    log "cache miss: venv $venv (installing finsent[$FINSENT_EXTRAS]; torch is large, first time takes minutes)"
+    command -v "$PYTHON" >/dev/null || { log "ERROR: $PYTHON not found"; exit 1; }
+    if ! "$PYTHON" -c "import venv, ensurepip" 2>/dev/null; then
+        log "python3-venv missing: installing Debian's python3-venv"
+        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    fi
+    rm -rf "$venv"
+    "$PYTHON" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --upgrade pip
+    "$venv/bin/pip" install --quiet --progress-bar off -e "$ROOT[$FINSENT_EXTRAS]"
+    touch "$venv/.complete"
+    log "venv ready"
+fi
+
+# The editable install points at the checkout it was made from; re-point it when the clone moved.
+if ! "$venv/bin/python" -c "import pipeline, sys; sys.exit(0 if pipeline.__file__.startswith('$ROOT/') else 1)" 2>/dev/null; then
+    log "linking the venv to this checkout ($ROOT)"
+    "$venv/bin/pip" install --quiet --no-deps --no-build-isolation -e "$ROOT"
+fi
+ln -sfn "$venv" "$ROOT/.venv"
+echo "$venv"
