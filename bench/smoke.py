@@ -1,0 +1,40 @@
+"""Run every benchmark at smoke size (CI): each writes its JSON to bench/results/smoke/.
+
+The full figures in bench/results/*.json come only from runs started by hand without --smoke.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCHES = ("accuracy", "runtime", "pipeline", "scheduler", "reliability")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    failed = []
+    for name in BENCHES:
+        if not (ROOT / "bench" / f"{name}.py").exists():
+            print(f"bench {name}: not present, skipped", flush=True)
+            continue
+        started = time.monotonic()
+        print(f"bench {name} --smoke ...", flush=True)
+        result = subprocess.run([sys.executable, "-m", f"bench.{name}", "--smoke"], cwd=ROOT)
+        took = time.monotonic() - started
+        status = "ok" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
+        print(f"bench {name}: {status} in {took:.0f}s", flush=True)
+        if result.returncode != 0:
+            failed.append(name)
+            continue
+        if not (ROOT / "bench" / "results" / "smoke" / f"{name}.json").exists():
+            print(f"bench {name}: wrote no bench/results/smoke/{name}.json", flush=True)
+            failed.append(name)
+    print(f"{len(BENCHES) - len(failed)} passed, {len(failed)} failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
