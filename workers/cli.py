@@ -121,6 +121,14 @@ def schema_write(
 
 
 # --- commands registered by feature modules (one line each) ---------------------------------
+from workers import stream_cli  # noqa: E402  - streaming core (issue 4)
+
+app.command("produce")(stream_cli.produce)
+app.command("replay")(stream_cli.produce)
+app.add_typer(stream_cli.dlq_app, name="dlq")
+app.command("reclassify")(stream_cli.reclassify)
+app.add_typer(stream_cli.worker_app, name="worker")
+app.command("run")(stream_cli.run)
 
 
 def main() -> None:

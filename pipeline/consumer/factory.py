@@ -1,0 +1,119 @@
+"""The one place the processing chain is built, from settings and its dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from pipeline.batching import BatchLimits
+from pipeline.classify import BatchClassifier
+from pipeline.clock import Clock
+from pipeline.consumer.batch_step import BatchStep
+from pipeline.consumer.commit import (
+    CommitPolicy,
+    CommitStep,
+    Committer,
+    CrashPoint,
+    EarlyCommitStep,
+)
+from pipeline.consumer.dead_letters import DeadLetterSink, DeadLetterStep
+from pipeline.consumer.decode import DecodeStep, RawRecord
+from pipeline.consumer.steps import Message, ProcessingStep
+from pipeline.consumer.store import InferenceTask, ScoredPublisher, ScoredWork, StoreTask
+from pipeline.consumer.threaded import RunTaskInThread
+from pipeline.metrics import ClassifierMetrics
+from pipeline.scored import ModelRecord
+from pipeline.settings import Settings
+from pipeline.storage.results import TimePolicy
+
+
+@dataclass(frozen=True)
+class ChainDeps:
+    """What every chain of a process shares; a new chain is built per partition assignment."""
+
+    settings: Settings
+    classifier: BatchClassifier
+    engine: Engine
+    model: ModelRecord
+    clock: Clock
+    metrics: ClassifierMetrics
+    dead_letters: DeadLetterSink
+    publisher: ScoredPublisher | None = None
+
+
+def time_policy(settings: Settings) -> TimePolicy:
+    from datetime import timedelta
+
+    events = settings.events
+    return TimePolicy(
+        timedelta(seconds=events.allowed_skew_s), timedelta(seconds=events.lateness_horizon_s)
+    )
+
+
+class Chain(ProcessingStep[RawRecord]):
+    """The built chain: its head, plus what terminating must also stop."""
+
+    def __init__(self, head: ProcessingStep[RawRecord], on_terminate: list[Callable[[], None]]):
+        self._head = head
+        self._on_terminate = on_terminate
+
+    def submit(self, message: Message[RawRecord]) -> None:
+        self._head.submit(message)
+
+    def poll(self) -> None:
+        self._head.poll()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._head.join(timeout)
+
+    def close(self) -> None:
+        self._head.close()
+
+    def terminate(self) -> None:
+        for hook in self._on_terminate:
+            hook()
+        self._head.terminate()
+
+
+def build_chain(deps: ChainDeps, committer: Committer) -> Chain:
+    """decode → dead letters → batch → inference → store → commit, commit always last."""
+    settings, metrics = deps.settings, deps.metrics
+    testing = settings.testing
+    crash = CrashPoint(
+        testing.crash_after_batches if testing.crash_point == "between_commits" else None
+    )
+    wrong_order = testing.commit_order == "offsets_first"
+    commit: ProcessingStep[int] = CommitStep(
+        committer,
+        CommitPolicy(settings.classifier.commit_interval_ms / 1000),
+        metrics,
+        None if wrong_order else crash,
+    )
+    writer = StoreTask(
+        deps.engine,
+        deps.model,
+        time_policy(settings),
+        metrics,
+        settings.classifier.retry_backoff_max_s,
+        deps.publisher,
+    )
+    depth = settings.batching.pipeline_depth
+    store: ProcessingStep[ScoredWork] = RunTaskInThread(writer, commit, depth, "store")
+    if wrong_order:
+        store = EarlyCommitStep(store, committer, crash)
+    infer = RunTaskInThread(
+        InferenceTask(deps.classifier, deps.clock, metrics), store, depth, "infer"
+    )
+    batch = BatchStep(
+        infer,
+        BatchLimits.from_settings(settings.batching),
+        deps.classifier.runtime.count_tokens,
+        deps.clock.monotonic,
+        metrics,
+    )
+    head = DecodeStep(
+        DeadLetterStep(batch, deps.dead_letters, metrics), settings.events, deps.clock, metrics
+    )
+    return Chain(head, [writer.cancel, deps.classifier.cache.clear])

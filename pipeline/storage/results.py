@@ -1,0 +1,217 @@
+"""Writing scored batches: one transaction per batch, idempotent Core bulk inserts.
+
+Every insert is ON CONFLICT DO NOTHING on the table's key, so replaying a batch after a
+crash or a rebalance is harmless; works on PostgreSQL and SQLite alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Insert, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from pipeline.errors import StorageError
+from pipeline.scored import ModelRecord, ScoredItem, Scores
+from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem, TickerMention
+
+ITEMS: Table = NewsItem.__table__  # type: ignore[assignment]  # declarative tables are Tables
+CLASSIFICATIONS: Table = ClassificationRow.__table__  # type: ignore[assignment]
+MENTIONS: Table = TickerMention.__table__  # type: ignore[assignment]
+MODELS: Table = ModelVersion.__table__  # type: ignore[assignment]
+# Below SQLite's 32,766 and Postgres' 65,535 bound parameters per statement.
+MAX_BOUND_PARAMETERS = 30_000
+
+
+@dataclass(frozen=True)
+class TimePolicy:
+    """The event-time clamp and the lateness horizon (DESIGN §5)."""
+
+    allowed_skew: timedelta
+    lateness_horizon: timedelta
+
+    def event_time(self, published_at: datetime, processed_at: datetime) -> datetime:
+        return min(published_at, processed_at + self.allowed_skew)
+
+    def is_late(self, published_at: datetime, processed_at: datetime) -> bool:
+        return processed_at - published_at > self.lateness_horizon
+
+
+@dataclass(frozen=True)
+class ResultBatch:
+    model: ModelRecord
+    items: Sequence[ScoredItem]
+    processed_at: datetime
+
+
+@dataclass(frozen=True)
+class WriteCounts:
+    items: int
+    classifications: int
+    mentions: int
+
+
+def store_batch(engine: Engine, batch: ResultBatch, policy: TimePolicy) -> WriteCounts:
+    """Insert the batch's items, classifications and mentions in one transaction."""
+    items = _originals_first(batch.items)
+    item_rows = [_item_row(i, batch.processed_at, policy) for i in items]
+    times = {row["id"]: row["event_time"] for row in item_rows}
+    class_rows = [_classification_row(i, batch, times[i.event.id]) for i in items]
+    mention_rows = [_mention_row(i, m.symbol, m.origin, times) for i in items for m in i.mentions]
+    try:
+        with engine.begin() as conn:
+            _insert(conn, MODELS, [_model_row(batch)])
+            written = WriteCounts(
+                _insert(conn, ITEMS, item_rows),
+                _insert(conn, CLASSIFICATIONS, class_rows),
+                _insert(conn, MENTIONS, mention_rows),
+            )
+    except SQLAlchemyError as e:
+        raise StorageError(f"batch of {len(items)} items not stored: {e}") from e
+    return written
+
+
+def find_originals(
+    engine: Engine, hashes: Iterable[str], version: str
+) -> dict[str, tuple[str, Scores]]:
+    """Stored originals of these content hashes with their scores under `version`."""
+    wanted = sorted(set(hashes))
+    if not wanted:
+        return {}
+    query = (
+        select(ITEMS.c.content_hash, ITEMS.c.id, *_SCORE_COLUMNS)
+        .join(CLASSIFICATIONS, CLASSIFICATIONS.c.item_id == ITEMS.c.id)
+        .where(ITEMS.c.content_hash.in_(wanted), CLASSIFICATIONS.c.model_version == version)
+        .order_by(ITEMS.c.reprint_of.is_not(None), ITEMS.c.processed_at, ITEMS.c.id)
+    )
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+    except SQLAlchemyError as e:
+        raise StorageError(f"reprint lookup failed: {e}") from e
+    found: dict[str, tuple[str, Scores]] = {}
+    for row in rows:
+        found.setdefault(row[0], (row[1], Scores(*row[2:])))
+    return found
+
+
+_SCORE_COLUMNS = (
+    CLASSIFICATIONS.c.topic,
+    CLASSIFICATIONS.c.topic_confidence,
+    CLASSIFICATIONS.c.sentiment,
+    CLASSIFICATIONS.c.p_negative,
+    CLASSIFICATIONS.c.p_neutral,
+    CLASSIFICATIONS.c.p_positive,
+    CLASSIFICATIONS.c.score,
+)
+
+
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
+    """Multi-row INSERTs (one round trip per chunk) that skip rows already there."""
+    if not rows:
+        return 0
+    chunk = max(1, MAX_BOUND_PARAMETERS // len(rows[0]))
+    inserted = 0
+    for start in range(0, len(rows), chunk):
+        statement = _insert_ignoring_conflicts(conn, table, rows[start : start + chunk])
+        inserted += max(conn.execute(statement).rowcount, 0)
+    return inserted
+
+
+def _insert_ignoring_conflicts(
+    conn: Connection, table: Table, rows: list[dict[str, Any]]
+) -> Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).values(rows).on_conflict_do_nothing()
+    return sqlite.insert(table).values(rows).on_conflict_do_nothing()
+
+
+def _originals_first(items: Sequence[ScoredItem]) -> list[ScoredItem]:
+    # A reprint's foreign key needs its original inserted before it (SQLite checks per row).
+    return sorted(items, key=lambda item: item.reprint_of is not None)
+
+
+def _model_row(batch: ResultBatch) -> dict[str, Any]:
+    model = batch.model
+    return {
+        "version": model.version,
+        "base_model": model.base_model,
+        "manifest": model.manifest,
+        "registered_at": batch.processed_at,
+    }
+
+
+def _item_row(item: ScoredItem, processed_at: datetime, policy: TimePolicy) -> dict[str, Any]:
+    event, where = item.event, item.coordinates
+    return {
+        "id": event.id,
+        "source": event.source,
+        "published_at": event.published_at,
+        "event_time": policy.event_time(event.published_at, processed_at),
+        "processed_at": processed_at,
+        "headline": event.headline,
+        "body": event.body,
+        "url": event.url,
+        "lang": event.lang,
+        "is_english": event.is_english,
+        "content_hash": item.content_hash,
+        "reprint_of": item.reprint_of,
+        "late": policy.is_late(event.published_at, processed_at),
+        "warnings": list(event.warnings) or None,
+        "schema_version": event.schema_version,
+        "kafka_topic": where.topic,
+        "kafka_partition": where.partition,
+        "kafka_offset": where.offset,
+    }
+
+
+def _classification_row(
+    item: ScoredItem, batch: ResultBatch, event_time: datetime
+) -> dict[str, Any]:
+    s = item.scores
+    return {
+        "item_id": item.event.id,
+        "model_version": batch.model.version,
+        "topic": s.topic,
+        "topic_confidence": s.topic_confidence,
+        "sentiment": s.sentiment,
+        "p_negative": s.p_negative,
+        "p_neutral": s.p_neutral,
+        "p_positive": s.p_positive,
+        "score": s.score,
+        "event_time": event_time,
+        "processed_at": batch.processed_at,
+    }
+
+
+def _mention_row(
+    item: ScoredItem, symbol: str, origin: str, times: dict[str, datetime]
+) -> dict[str, Any]:
+    return {
+        "item_id": item.event.id,
+        "symbol": symbol,
+        "origin": origin,
+        "event_time": times[item.event.id],
+    }
+
+
+def store_classifications(
+    engine: Engine,
+    model: ModelRecord,
+    items: Sequence[ScoredItem],
+    event_times: dict[str, datetime],
+    processed_at: datetime,
+) -> int:
+    """Only classification rows (reclassify): one transaction, idempotent."""
+    batch = ResultBatch(model, items, processed_at)
+    rows = [_classification_row(i, batch, event_times[i.event.id]) for i in items]
+    try:
+        with engine.begin() as conn:
+            _insert(conn, MODELS, [_model_row(batch)])
+            return _insert(conn, CLASSIFICATIONS, rows)
+    except SQLAlchemyError as e:
+        raise StorageError(f"{len(rows)} classifications not stored: {e}") from e

@@ -1,0 +1,17 @@
+"""The Prometheus endpoint of a worker process."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import start_http_server
+
+log = logging.getLogger(__name__)
+
+
+def serve_metrics(port: int) -> None:
+    """Serve /metrics on `port` (0 = off) from a daemon thread."""
+    if port == 0:
+        return
+    start_http_server(port)
+    log.info("metrics on http://0.0.0.0:%d/metrics", port)

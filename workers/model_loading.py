@@ -1,0 +1,66 @@
+"""Loading the model and the classify path's dependencies from settings (process wiring)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine
+
+from pipeline.classify import BatchClassifier, InferenceRuntime
+from pipeline.companies import load_companies
+from pipeline.errors import ConfigError
+from pipeline.metrics import ClassifierMetrics
+from pipeline.scored import ModelRecord
+from pipeline.settings import Settings
+from pipeline.storage.results import find_originals
+from pipeline.tickers import CompanyMatcher, TickerExtractor
+
+log = logging.getLogger(__name__)
+
+
+def load_runtime(settings: Settings) -> tuple[InferenceRuntime, ModelRecord]:
+    """The configured bundle, loaded on the configured provider, and its model record."""
+    from pipeline.bundle import ModelBundle
+    from pipeline.runtime import ModelRuntime
+
+    if settings.model.bundle is None:
+        raise ConfigError(
+            "no model bundle configured: set FINSENT_MODEL__BUNDLE to a bundle directory"
+        )
+    bundle = ModelBundle.load(settings.model.bundle)
+    runtime = ModelRuntime(
+        bundle,
+        provider=settings.model.provider,
+        precision=settings.model.precision,
+        intra_op_threads=settings.model.intra_op_threads,
+    )
+    manifest = bundle.manifest.model_dump(mode="json")
+    return runtime, ModelRecord(bundle.version, bundle.manifest.base.name, manifest)
+
+
+def ticker_extractor() -> TickerExtractor:
+    """Cashtags and producer tickers always; company names when the dictionary is there."""
+    try:
+        companies = load_companies()
+    except (ConfigError, OSError) as e:
+        log.warning("company-name matching off: %s", e)
+        companies = ()
+    return TickerExtractor(CompanyMatcher(companies))
+
+
+def batch_classifier(
+    runtime: InferenceRuntime, engine: Engine, settings: Settings
+) -> BatchClassifier:
+    version = runtime.version
+    return BatchClassifier(
+        runtime,
+        ticker_extractor(),
+        lambda hashes: find_originals(engine, hashes, version),
+        settings.classifier.reprint_cache_size,
+    )
+
+
+def record_provider(runtime: InferenceRuntime, metrics: ClassifierMetrics) -> None:
+    provider = str(getattr(runtime, "active_provider", "unknown"))
+    metrics.provider.labels(provider).set(1)
+    log.info("model %s serving on %s", runtime.version, provider)

@@ -1,0 +1,81 @@
+"""`finsent run`: classifier, scheduler and notifier in one process.
+
+With Kafka configured the classifier consumes news.raw; without it (embedded) it replays a
+file into the same chain and stores on the configured database (SQLite by default).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from pipeline.replay import ReplayOptions, ReplaySource
+from pipeline.settings import Settings
+from pipeline.storage.migrate import upgrade
+from workers.metrics_server import serve_metrics
+
+log = logging.getLogger(__name__)
+
+# (module, function): each runs until `stop` is set; owned by the alerts feature.
+COMPANIONS = (("workers.scheduler", "run_scheduler"), ("workers.notifier", "run_notifier"))
+
+
+def run_all(settings: Settings, replay: Path | None, options: ReplayOptions) -> None:
+    stop = threading.Event()
+    _on_signals(stop)
+    serve_metrics(settings.metrics_port)
+    if settings.kafka.embedded:
+        upgrade(settings.database.url.get_secret_value())
+    threads = [_start(name, fn, settings, stop) for name, fn in _companions()]
+    try:
+        if not settings.kafka.embedded:
+            from workers.classifier import run_classifier
+
+            run_classifier(settings)
+        elif replay is not None:
+            from workers.embedded import classify_stream
+
+            classify_stream(ReplaySource(replay, options), settings, stop)
+        while not stop.is_set() and any(t.is_alive() for t in threads):
+            stop.wait(1.0)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=settings.classifier.drain_timeout_s)
+
+
+def _companions() -> list[tuple[str, Callable[[Settings, threading.Event], None]]]:
+    found = []
+    for module_name, function in COMPANIONS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            log.warning("%s is not available: running without it", module_name)
+            continue
+        found.append((module_name, getattr(module, function)))
+    return found
+
+
+def _start(
+    name: str,
+    fn: Callable[[Settings, threading.Event], None],
+    settings: Settings,
+    stop: threading.Event,
+) -> threading.Thread:
+    thread = threading.Thread(target=fn, args=(settings, stop), name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
