@@ -1,0 +1,87 @@
+"""Spike detection (DESIGN §5): robust z against a median/MAD baseline, or EWMA. Pure."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pipeline.rules import Rule
+
+MAD_TO_SIGMA = 1.4826
+Status = Literal["spike", "quiet", "warming_up", "below_minimum"]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A window's count and negative share; baseline windows are given oldest first."""
+
+    count: int
+    negative_share: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    value: float
+    count: int
+    median: float
+    scale: float
+    z: float
+    baseline_windows: int
+    severity: Literal["warning", "critical"] | None
+
+    @property
+    def condition(self) -> bool:
+        return self.status == "spike"
+
+
+def robust_z(x: float, baseline: Sequence[float], sigma_min: float) -> tuple[float, float, float]:
+    """(median, scale, z) with scale = max(1.4826 · MAD, sigma_min)."""
+    median = statistics.median(baseline)
+    mad = statistics.median(abs(v - median) for v in baseline)
+    scale = max(MAD_TO_SIGMA * mad, sigma_min)
+    return median, scale, (x - median) / scale
+
+
+def ewma_z(
+    x: float, baseline: Sequence[float], alpha: float, sigma_min: float
+) -> tuple[float, float, float]:
+    """(mean, scale, z) from an exponentially weighted mean and variance, oldest first."""
+    mean, variance = baseline[0], 0.0
+    for value in baseline[1:]:
+        delta = value - mean
+        mean += alpha * delta
+        variance = (1 - alpha) * (variance + alpha * delta * delta)
+    scale = max(math.sqrt(variance), sigma_min)
+    return mean, scale, (x - mean) / scale
+
+
+def severity_of(rule: Rule, z: float, share: float) -> Literal["warning", "critical"] | None:
+    if z >= rule.critical_z and share >= rule.critical_negative_share:
+        return "critical"
+    return "warning" if z >= rule.z_threshold else None
+
+
+def evaluate(
+    rule: Rule, kind: str, current: Observation, baseline: Sequence[Observation]
+) -> Verdict:
+    """Judge one scope's current window against its baseline windows (empty ones skipped)."""
+    shares = [b.negative_share for b in baseline if b.count > 0]
+    x = current.negative_share
+    if len(shares) < rule.min_baseline_windows:
+        nan = math.nan
+        return Verdict("warming_up", x, current.count, nan, nan, nan, len(shares), None)
+    if rule.detector == "ewma":
+        center, scale, z = ewma_z(x, shares, rule.ewma_alpha, rule.sigma_min)
+    else:
+        center, scale, z = robust_z(x, shares, rule.sigma_min)
+    severity = severity_of(rule, z, x)
+    status: Status = "quiet"
+    if current.count < rule.minimum(kind):
+        status = "below_minimum"
+    elif severity is not None and x >= rule.min_negative_share:
+        status = "spike"
+    return Verdict(status, x, current.count, center, scale, z, len(shares), severity)

@@ -1,0 +1,245 @@
+"""Trend windows per scope, computed in SQL for the window ends a step needs (DESIGN §5)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    FromClause,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pipeline.detection import Observation
+from pipeline.settings import Settings
+from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem, TickerMention
+from pipeline.storage.trend_tables import TrendWindow, UtcDateTime
+
+C = ClassificationRow.__table__.c
+N = NewsItem.__table__.c
+M = TickerMention.__table__.c
+T = TrendWindow.__table__
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class WindowKey:
+    scope: str
+    window_end: datetime
+
+
+def floor_to(moment: datetime, seconds: int) -> datetime:
+    """The grid point at or before `moment` on a grid of `seconds` from the epoch."""
+    elapsed = math.floor((moment - EPOCH).total_seconds() / seconds) * seconds
+    return EPOCH + timedelta(seconds=elapsed)
+
+
+def ceil_to(moment: datetime, seconds: int) -> datetime:
+    floor = floor_to(moment, seconds)
+    return floor if floor == moment else floor + timedelta(seconds=seconds)
+
+
+def scope_kind(scope: str) -> str:
+    return scope.split(":", 1)[0]
+
+
+def current_model_version(conn: Connection, settings: Settings) -> str | None:
+    """The configured current version, else the most recently registered one."""
+    if settings.model.current_version:
+        return settings.model.current_version
+    newest = select(ModelVersion.version).order_by(
+        ModelVersion.registered_at.desc(), ModelVersion.version.desc()
+    )
+    return conn.execute(newest.limit(1)).scalar_one_or_none()
+
+
+def baseline_ends(step_at: datetime, window_s: int, windows: int) -> list[datetime]:
+    """Ends of the K non-overlapping W-aligned windows ending at or before step_at - W."""
+    last = floor_to(step_at - timedelta(seconds=window_s), window_s)
+    return [last - timedelta(seconds=window_s * k) for k in range(windows)]
+
+
+def touched_ends(
+    conn: Connection, settings: Settings, version: str, since: datetime, step_at: datetime
+) -> list[datetime]:
+    """Earlier, still open window ends that items classified after `since` fall into."""
+    earliest = conn.execute(
+        select(func.min(C.event_time)).where(
+            C.model_version == version, C.processed_at > since, C.event_time <= step_at
+        )
+    ).scalar_one_or_none()
+    if earliest is None:
+        return []
+    step = settings.trends.step_s
+    horizon = timedelta(seconds=settings.events.lateness_horizon_s)
+    first = max(ceil_to(as_utc(earliest), step), ceil_to(step_at - horizon, step))
+    count = int((step_at - first).total_seconds() // step)
+    return [first + timedelta(seconds=step * i) for i in range(max(count, 0))]
+
+
+def compute_windows(
+    conn: Connection, settings: Settings, version: str, ends: Sequence[datetime], now: datetime
+) -> int:
+    """Upsert every scope's window at each of `ends`; returns the number of rows written."""
+    if not ends:
+        return 0
+    bounds = _ends_subquery(ends, settings.trends.window_s)
+    written = 0
+    for kind in settings.trends.scopes:
+        query = _aggregate(kind, bounds, version, settings, now)
+        written += conn.execute(_upsert(conn, query)).rowcount
+    return written
+
+
+def load_observations(
+    conn: Connection, ends: Sequence[datetime]
+) -> dict[WindowKey, Observation]:
+    rows = conn.execute(
+        select(
+            TrendWindow.scope, TrendWindow.window_end, TrendWindow.count,
+            TrendWindow.negative_share,
+        ).where(TrendWindow.window_end.in_(list(ends)))
+    )
+    return {
+        WindowKey(scope, end): Observation(count, share) for scope, end, count, share in rows
+    }
+
+
+def top_negative_items(
+    conn: Connection,
+    settings: Settings,
+    version: str,
+    scope: str,
+    window: tuple[datetime, datetime],
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The most negative items of one scope's window, for an alert's explanation."""
+    query = (
+        select(
+            C.item_id, N.headline, N.source, N.url, C.score, C.p_negative,
+            C.event_time.label("event_time"),
+        )
+        .select_from(_scope_source(scope_kind(scope)))
+        .where(*_item_filters(settings, version), C.sentiment == "negative")
+        .where(C.event_time > window[0], C.event_time <= window[1], *_scope_filter(scope))
+        .order_by(C.p_negative.desc(), C.item_id)
+        .limit(limit)
+    )
+    return [
+        {
+            "id": r.item_id, "headline": r.headline, "source": r.source, "url": r.url,
+            "score": r.score, "p_negative": r.p_negative,
+            "event_time": as_utc(r.event_time).isoformat(),
+        }
+        for r in conn.execute(query)
+    ]
+
+
+def as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _ends_subquery(ends: Sequence[datetime], window_s: int) -> FromClause:
+    width = timedelta(seconds=window_s)
+    rows = [
+        select(
+            literal(end - width, UtcDateTime).label("window_start"),
+            literal(end, UtcDateTime).label("window_end"),
+        )
+        for end in ends
+    ]
+    return (rows[0] if len(rows) == 1 else union_all(*rows)).subquery("ends")
+
+
+def _scope_source(kind: str) -> FromClause:
+    joined = ClassificationRow.__table__.join(NewsItem.__table__, N.id == C.item_id)
+    if kind == "ticker":
+        return joined.join(TickerMention.__table__, M.item_id == C.item_id)
+    return joined
+
+
+def _scope_expression(kind: str) -> ColumnElement[str]:
+    if kind == "ticker":
+        return literal("ticker:") + M.symbol
+    if kind == "topic":
+        return literal("topic:") + C.topic
+    return literal("market")
+
+
+def _scope_filter(scope: str) -> list[ColumnElement[bool]]:
+    kind, _, key = scope.partition(":")
+    if kind == "ticker":
+        return [M.symbol == key]
+    if kind == "topic":
+        return [C.topic == key]
+    return []
+
+
+def _item_filters(settings: Settings, version: str) -> list[ColumnElement[bool]]:
+    filters = [C.model_version == version]
+    if not settings.events.include_non_english:
+        filters.append(N.is_english.is_(True))
+    return filters
+
+
+def _aggregate(
+    kind: str, bounds: FromClause, version: str, settings: Settings, now: datetime
+) -> Select[Any]:
+    confidence = case(
+        (and_(C.p_negative >= C.p_neutral, C.p_negative >= C.p_positive), C.p_negative),
+        (C.p_neutral >= C.p_positive, C.p_neutral),
+        else_=C.p_positive,
+    )
+    negative = func.sum(case((C.sentiment == "negative", 1), else_=0))
+    positive = func.sum(case((C.sentiment == "positive", 1), else_=0))
+    total = func.count()
+    scope = _scope_expression(kind)
+    in_window = and_(C.event_time > bounds.c.window_start, C.event_time <= bounds.c.window_end)
+    return (
+        select(
+            scope.label("scope"),
+            bounds.c.window_end,
+            bounds.c.window_start,
+            literal(kind).label("scope_kind"),
+            total.label("count"),
+            func.count(func.distinct(N.source)).label("sources"),
+            negative.label("negative"),
+            positive.label("positive"),
+            (cast(negative, Float) / total).label("negative_share"),
+            (cast(positive, Float) / total).label("positive_share"),
+            (func.sum(confidence * C.score) / func.nullif(func.sum(confidence), 0)).label(
+                "mean_score"
+            ),
+            func.count(func.distinct(N.content_hash)).label("reprint_adjusted"),
+            literal(version).label("model_version"),
+            literal(now, UtcDateTime).label("computed_at"),
+        )
+        .select_from(bounds.join(_scope_source(kind), in_window))
+        .where(*_item_filters(settings, version))
+        .group_by(bounds.c.window_end, bounds.c.window_start, scope)
+    )
+
+
+def _upsert(conn: Connection, query: Select[Any]) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    columns = [c.name for c in query.selected_columns]
+    statement = dialect.insert(T).from_select(columns, query)
+    updated = {name: statement.excluded[name] for name in columns if name not in _KEY}
+    return statement.on_conflict_do_update(index_elements=list(_KEY), set_=updated)
+
+
+_KEY = ("scope", "window_end")
