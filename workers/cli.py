@@ -130,6 +130,13 @@ app.command("reclassify")(stream_cli.reclassify)
 app.add_typer(stream_cli.worker_app, name="worker")
 app.command("run")(stream_cli.run)
 
+from workers import api as api_cli  # noqa: E402  - reporting and API (issue 6)
+from workers import report_cli  # noqa: E402
+
+app.command("api")(api_cli.api)
+app.command("report")(report_cli.report)
+db_app.command("create-roles")(report_cli.create_roles)
+
 
 def main() -> None:
     app(prog_name="finsent")
