@@ -1,0 +1,1 @@
+"""Fine-tuning, evaluation and export of the multi-task model (torch lives only here)."""
