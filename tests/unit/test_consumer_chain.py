@@ -1,0 +1,239 @@
+"""The processing chain end to end on fakes: rows before offsets, dead letters, backpressure."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine, select
+
+from pipeline.classify import BatchClassifier
+from pipeline.clock import WallClock
+from pipeline.companies import Company
+from pipeline.consumer.commit import Committer
+from pipeline.consumer.dead_letters import DeadLetterError
+from pipeline.consumer.decode import RawRecord, Rejected
+from pipeline.consumer.factory import Chain, ChainDeps, build_chain
+from pipeline.consumer.steps import Message, MessageRejected, Partition
+from pipeline.errors import StorageError
+from pipeline.metrics import ClassifierMetrics
+from pipeline.scored import Coordinates, ModelRecord
+from pipeline.settings import Settings, load_settings
+from pipeline.storage import results
+from pipeline.storage.results import ITEMS
+from pipeline.tickers import CompanyMatcher, TickerExtractor
+from tests.unit.stream_fakes import T0, FakeRuntime, sqlite_memory_engine
+
+P0, P1 = Partition("news.raw", 0), Partition("news.raw", 1)
+
+
+class FakeAck:
+    def __init__(self, ok: bool) -> None:
+        self.ok = ok
+
+    def wait(self, timeout: float) -> None:
+        if not self.ok:
+            raise DeadLetterError("broker said no")
+
+
+class FakeSink:
+    """Records dead letters; the first `failures` sends are not acknowledged."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.sent: list[Rejected] = []
+        self.failures = failures
+
+    def send(self, rejected: Rejected) -> FakeAck:
+        self.sent.append(rejected)
+        ok = self.failures <= 0
+        self.failures -= 1
+        return FakeAck(ok)
+
+
+def good(ident: str, headline: str = "Apple rises") -> bytes:
+    return json.dumps(
+        {"id": ident, "source": "wire", "published_at": T0.isoformat(), "headline": headline}
+    ).encode()
+
+
+def message(partition: Partition, offset: int, value: bytes | None) -> Message[RawRecord]:
+    where = Coordinates(partition.topic, partition.index, offset, 0, b"k")
+    return Message(RawRecord(value, where), {partition: offset + 1})
+
+
+def settings(**testing: Any) -> Settings:
+    return load_settings(
+        batching={"max_batch_size": 4, "max_wait_ms": 1, "pipeline_depth": 1},
+        classifier={"retry_backoff_max_s": 0.01},
+        testing=testing or {},
+        _env_file=None,
+    )
+
+
+def stored_ids(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(select(ITEMS.c.id)).scalars())
+
+
+def make_chain(
+    engine: Engine,
+    sink: FakeSink,
+    on_commit: Callable[[Mapping[Partition, int]], None],
+    config: Settings | None = None,
+) -> Chain:
+    runtime = FakeRuntime()
+    extractor = TickerExtractor(CompanyMatcher([Company("AAPL", "Apple Inc.", ("Apple",))]))
+    deps = ChainDeps(
+        config or settings(),
+        BatchClassifier(runtime, extractor),
+        engine,
+        ModelRecord(runtime.version, "fake"),
+        WallClock(),
+        ClassifierMetrics(CollectorRegistry()),
+        sink,
+    )
+    return build_chain(deps, Committer(on_commit))
+
+
+def feed(chain: Chain, messages: list[Message[RawRecord]], deadline_s: float = 5.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    for m in messages:
+        while True:
+            try:
+                chain.submit(m)
+                break
+            except MessageRejected:
+                chain.poll()
+                time.sleep(0.001)
+                assert time.monotonic() < deadline, "chain never took the message"
+    chain.join(deadline_s)
+    chain.terminate()
+
+
+def test_offsets_are_committed_only_for_stored_or_dead_lettered_messages() -> None:
+    engine, sink = sqlite_memory_engine(), FakeSink()
+    violations: list[str] = []
+    commits: list[dict[Partition, int]] = []
+    sent = {
+        (P0, 0): "a",
+        (P0, 1): None,
+        (P0, 2): "b",
+        (P1, 0): "c",
+        (P1, 1): "d",
+        (P0, 3): "e",
+    }
+
+    def on_commit(offsets: Mapping[Partition, int]) -> None:
+        present = stored_ids(engine)
+        dead = {(r.letter.original_partition, r.letter.original_offset) for r in sink.sent}
+        for (partition, offset), ident in sent.items():
+            if offset < offsets.get(partition, -1):
+                done = ident in present if ident else (partition.index, offset) in dead
+                if not done:
+                    violations.append(f"{partition}@{offset} committed before it was done")
+        commits.append(dict(offsets))
+
+    chain = make_chain(engine, sink, on_commit)
+    values = {key: good(ident) if ident else b"{oops" for key, ident in sent.items()}
+    feed(chain, [message(p, o, values[(p, o)]) for (p, o) in sent])
+    assert violations == []
+    assert stored_ids(engine) == {"a", "b", "c", "d", "e"}
+    final = {p: max(c[p] for c in commits if p in c) for p in (P0, P1)}
+    assert final == {P0: 4, P1: 2}
+    assert [r.letter.kind for r in sink.sent] == ["json"]
+    assert sink.sent[0].letter.original_offset == 1
+    assert sink.sent[0].value == b"{oops"
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        pytest.param(None, "empty", id="tombstone"),
+        pytest.param(b"\xff\xfe", "encoding", id="not utf-8"),
+        pytest.param(b'{"id": "x"}', "missing_field", id="missing fields"),
+        pytest.param(
+            b'{"source": "w", "published_at": "2026-01-01T00:00:00Z", "headline": "h", '
+            b'"schema_version": "2.0"}',
+            "schema_version",
+            id="unknown major version",
+        ),
+        pytest.param(b"x" * 300_000, "oversize", id="oversize excerpt"),
+    ],
+)
+def test_poison_goes_to_the_dead_letter_sink_with_its_reason(
+    value: bytes | None, kind: str
+) -> None:
+    engine, sink = sqlite_memory_engine(), FakeSink()
+    commits: list[Mapping[Partition, int]] = []
+    chain = make_chain(engine, sink, lambda o: commits.append(dict(o)))
+    feed(chain, [message(P0, 7, value), message(P0, 8, good("ok"))])
+    letter = sink.sent[0].letter
+    assert (letter.kind, letter.original_offset, letter.original_key) == (kind, 7, "k")
+    assert letter.reason
+    assert stored_ids(engine) == {"ok"}
+    assert commits[-1] == {P0: 9}
+    if kind == "oversize":
+        assert letter.truncated
+        assert not letter.replayable
+        assert len(sink.sent[0].value) == 65_536
+
+
+def test_unacknowledged_dead_letter_is_resent_before_the_commit() -> None:
+    engine, sink = sqlite_memory_engine(), FakeSink(failures=2)
+    commits: list[Mapping[Partition, int]] = []
+    chain = make_chain(engine, sink, lambda o: commits.append(dict(o)))
+    feed(chain, [message(P0, 0, b"nope")])
+    assert len(sink.sent) == 3
+    assert commits == [{P0: 1}]
+
+
+def test_database_outage_backs_up_the_chain_and_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, sink = sqlite_memory_engine(), FakeSink()
+    down = [True]
+    real = results.store_batch
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if down[0]:
+            raise StorageError("connection refused")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("pipeline.consumer.store.store_batch", flaky)
+    commits: list[Mapping[Partition, int]] = []
+    chain = make_chain(engine, sink, lambda o: commits.append(dict(o)))
+    rejected = False
+    offset = 0
+    deadline = time.monotonic() + 5
+    while not rejected and time.monotonic() < deadline:
+        try:
+            chain.submit(message(P0, offset, good(f"i{offset}", f"story {offset}")))
+            offset += 1
+        except MessageRejected:
+            rejected = True
+        chain.poll()
+    assert rejected, "a full chain must reject, not block or drop"
+    assert commits == []
+    down[0] = False
+    remaining = [message(P0, o, good(f"i{o}", f"story {o}")) for o in range(offset, offset + 3)]
+    feed(chain, remaining)
+    assert stored_ids(engine) == {f"i{o}" for o in range(offset + 3)}
+    assert commits[-1] == {P0: offset + 3}
+
+
+def test_test_only_wrong_order_commits_before_rows_exist() -> None:
+    engine, sink = sqlite_memory_engine(), FakeSink()
+    seen_at_commit: list[int] = []
+    chain = make_chain(
+        engine,
+        sink,
+        lambda o: seen_at_commit.append(len(stored_ids(engine))),
+        settings(commit_order="offsets_first"),
+    )
+    feed(chain, [message(P0, 0, good("a"))])
+    assert seen_at_commit[0] == 0
+    assert stored_ids(engine) == {"a"}

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import pytest
+
+from pipeline.companies import Company, load_companies
+from pipeline.tickers import CompanyMatcher, Mention, TickerExtractor, extract_cashtags
+from tests.unit.stream_fakes import event
+
+COMPANIES = (
+    Company("AAPL", "Apple Inc.", ("Apple",)),
+    Company("GS", "Goldman Sachs Group", ("Goldman Sachs", "Goldman")),
+    Company("BRK-B", "Berkshire Hathaway", ()),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "symbols"),
+    [
+        pytest.param("Buying $AAPL and $GOOG today", ["AAPL", "GOOG"], id="two cashtags"),
+        pytest.param("Donaremos U$D 25.000 para", [], id="U$D 25 is money"),
+        pytest.param("costs US$5 or $25", [], id="prices are not tickers"),
+        pytest.param("$aapl looks cheap", ["AAPL"], id="lower case normalized"),
+        pytest.param("$BRK-A and $RDS.B.", ["BRK-A", "RDS.B"], id="class suffixes"),
+        pytest.param("($TSLA), $TSLA!", ["TSLA"], id="punctuation and repeats"),
+        pytest.param("$$AAPL or a$AAPL", [], id="glued dollar signs"),
+        pytest.param("$TOOLONGX", [], id="too long for a symbol"),
+        pytest.param("Dow #Stocks $AXP $UTX", ["AXP", "UTX"], id="stocknet style"),
+    ],
+)
+def test_extract_cashtags(text: str, symbols: list[str]) -> None:
+    assert extract_cashtags(text) == symbols
+
+
+@pytest.mark.parametrize(
+    ("text", "symbols"),
+    [
+        pytest.param("Apple beats estimates", ["AAPL"], id="alias"),
+        pytest.param("Apple Inc. beats", ["AAPL"], id="legal name with dot"),
+        pytest.param("pineapple prices and apple pie", [], id="not a whole word, wrong case"),
+        pytest.param("Goldman Sachs and Apple", ["GS", "AAPL"], id="two companies in order"),
+        pytest.param("Goldmans are gold", [], id="word edge after the name"),
+        pytest.param("Berkshire Hathaway buys", ["BRK-B"], id="class share symbol"),
+    ],
+)
+def test_company_matcher(text: str, symbols: list[str]) -> None:
+    assert CompanyMatcher(COMPANIES).find(text) == symbols
+
+
+def test_matcher_with_no_companies_finds_nothing() -> None:
+    assert CompanyMatcher(()).find("Apple") == []
+
+
+def test_bundled_dictionary_loads_into_a_matcher() -> None:
+    companies = load_companies()
+    assert len(companies) >= 100
+    assert "AAPL" in CompanyMatcher(companies).find("Apple unveils a new phone")
+
+
+@pytest.mark.parametrize(
+    ("fields", "mentions"),
+    [
+        pytest.param(
+            {"headline": "Apple rises, $AAPL up", "tickers": ["AAPL"]},
+            [Mention("AAPL", "producer")],
+            id="producer ticker wins over cashtag and name",
+        ),
+        pytest.param(
+            {"headline": "$GS falls as Apple rises"},
+            [Mention("GS", "cashtag"), Mention("AAPL", "name")],
+            id="cashtag then name",
+        ),
+        pytest.param(
+            {"headline": "Markets calm", "body": "Goldman Sachs says $MSFT"},
+            [Mention("MSFT", "cashtag"), Mention("GS", "name")],
+            id="body is searched",
+        ),
+        pytest.param({"headline": "U$D 25.000 donated"}, [], id="noise gives no mention"),
+    ],
+)
+def test_extractor_mentions(fields: dict[str, object], mentions: list[Mention]) -> None:
+    extractor = TickerExtractor(CompanyMatcher(COMPANIES))
+    assert extractor.mentions(event("1", **fields)) == mentions  # type: ignore[arg-type]
