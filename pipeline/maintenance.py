@@ -1,0 +1,54 @@
+"""Retention: delete what is older than the configured horizon, in bounded batches.
+
+Time-partitioned tables for classifications and windows (drop a partition instead of
+deleting rows) are a follow-up; until then batched deletes keep each transaction short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, Table, delete, select, tuple_
+
+from pipeline.settings import RetentionSettings
+from pipeline.storage.alert_tables import WebhookDeliveryRow
+from pipeline.storage.tables import NewsItem
+from pipeline.storage.trend_tables import TrendStep, TrendWindow
+
+BATCH_ROWS = 10_000
+
+
+def apply_retention(
+    engine: Engine, settings: RetentionSettings, now: datetime, batch: int = BATCH_ROWS
+) -> dict[str, int]:
+    """Rows removed per table; classifications and mentions go with their news items."""
+    windows = now - timedelta(days=settings.windows_days)
+    deliveries = now - timedelta(days=settings.deliveries_days)
+    items = now - timedelta(days=settings.items_days)
+    D = WebhookDeliveryRow  # noqa: N806 - a table alias
+    plan: list[tuple[Any, Callable[[Table], ColumnElement[bool]]]] = [
+        (TrendWindow, lambda t: t.c.window_end < windows),
+        (TrendStep, lambda t: t.c.step_at < windows),
+        (D, lambda t: (t.c.created_at < deliveries) & (t.c.status != "pending")),
+        (NewsItem, lambda t: t.c.event_time < items),
+    ]
+    return {
+        model.__tablename__: _delete_in_batches(engine, model.__table__, where, batch)
+        for model, where in plan
+    }
+
+
+def _delete_in_batches(
+    engine: Engine, table: Table, where: Callable[[Table], ColumnElement[bool]], batch: int
+) -> int:
+    key = tuple_(*table.primary_key.columns)
+    removed = 0
+    while True:
+        with engine.begin() as conn:
+            doomed = select(*table.primary_key.columns).where(where(table)).limit(batch)
+            count = conn.execute(delete(table).where(key.in_(doomed))).rowcount
+        removed += count
+        if count < batch:
+            return removed

@@ -1,0 +1,45 @@
+"""`finsent worker notify`: deliver due webhook notifications every poll interval.
+
+Several may run: claims use FOR UPDATE SKIP LOCKED, so each delivery goes to one of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import httpx
+
+from pipeline.clock import Clock, WallClock
+from pipeline.notifier import deliver_due
+from pipeline.settings import Settings
+from pipeline.storage.db import make_engine
+
+log = logging.getLogger(__name__)
+
+
+def run_notifier(settings: Settings, stop: threading.Event, clock: Clock | None = None) -> None:
+    """Poll until `stop` is set; a full batch polls again at once."""
+    engine = make_engine(settings.database)
+    wall = clock or WallClock()
+    with httpx.Client(follow_redirects=False, trust_env=False) as client:
+        while not stop.is_set():
+            try:
+                report = deliver_due(engine, settings, wall, client)
+            except Exception:  # a database hiccup; the next poll retries
+                log.exception("notifier poll failed")
+                report = None
+            if report is None or report.claimed < settings.webhooks.claim_batch:
+                stop.wait(settings.webhooks.poll_interval_s)
+    engine.dispose()
+
+
+def notify() -> None:
+    """Deliver webhook notifications until SIGTERM (several may run side by side)."""
+    from workers.cli import settings as load
+    from workers.metrics_server import serve_metrics
+    from workers.scheduler import stop_on_signals
+
+    config = load()
+    serve_metrics(config.metrics_port)
+    run_notifier(config, stop_on_signals())
