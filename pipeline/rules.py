@@ -108,7 +108,10 @@ def build_rule(entry: Any, settings: AlertSettings, origin: str) -> Rule:
     if not isinstance(entry, dict):
         raise ConfigError(f"{origin}: a rule must be a mapping")
     merged = {**defaults_from(settings), **entry}
-    merged["min_count"] = {**default_min_count(settings), **(entry.get("min_count") or {})}
+    counts = entry.get("min_count") or {}
+    if not isinstance(counts, dict):
+        raise ConfigError(f"{origin}: min_count must be a mapping of scope kind to count")
+    merged["min_count"] = {**default_min_count(settings), **counts}
     try:
         return Rule.model_validate(merged)
     except ValidationError as e:
@@ -126,7 +129,11 @@ def _read(path: Path) -> Any:
         raw = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"rules file {path}: cannot be read ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"rules file {path}: not UTF-8 (byte {e.start})") from e
     try:
         return json.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
+    except RecursionError as e:
+        raise ConfigError(f"rules file {path}: nested too deeply") from e
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"rules file {path}: not valid {path.suffix.lstrip('.')}: {e}") from e

@@ -273,9 +273,13 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment and `.env`; invalid ones raise ConfigError."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         return Settings(**overrides)
+    except SettingsError as e:
+        # A complex value (a section, a list) that is not JSON; the message names no value.
+        raise ConfigError(f"invalid settings: {e}; lists and sections are JSON") from e
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
