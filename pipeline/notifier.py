@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +54,7 @@ class Outcome:
     error: str | None
     duration_ms: float
     retry_after_s: float | None = None
+    posted: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,13 @@ def deliver_due(
     chance = rng or random.Random()
     claimed = claim_due_deliveries(engine, settings, clock.now())
     tally = {"delivered": 0, "retry": 0, "failed": 0}
+    gone: set[int] = set()  # endpoints that answered 410 in this batch get no more POSTs
     for delivery in claimed:
+        if delivery.endpoint_id in gone:
+            delivery = replace(delivery, enabled=False)
         outcome = attempt(delivery, settings, clock, http_client)
+        if outcome.status_code == 410:
+            gone.add(delivery.endpoint_id)
         record_outcome(engine, settings, delivery, outcome, clock.now(), chance)
         tally[outcome.result] += 1
         alert_metrics.ATTEMPTS.labels(outcome.result).inc()
@@ -136,11 +142,11 @@ def attempt(
 ) -> Outcome:
     """One POST; never raises for what a receiver or the network does."""
     if not delivery.enabled:
-        return Outcome("failed", None, "endpoint disabled", 0.0)
+        return Outcome("failed", None, "endpoint disabled", 0.0, posted=False)
     try:
         check_target(delivery.url, settings.webhooks)
     except ConfigError as e:
-        return Outcome("failed", None, str(e), 0.0)
+        return Outcome("failed", None, str(e), 0.0, posted=False)
     body = encode_body(delivery.payload, delivery.body_format)
     headers = sign_headers(delivery.webhook_id, body, clock.now(), delivery.secrets)
     started = time.perf_counter()
@@ -183,14 +189,16 @@ def record_outcome(
     """Write the attempt and the delivery's next state in one transaction."""
     values = _next_state(settings, delivery, outcome, now, rng)
     with engine.begin() as conn:
-        conn.execute(
-            insert(WebhookAttemptRow).values(
-                delivery_id=delivery.id, attempt=delivery.attempt, attempted_at=now,
-                duration_ms=outcome.duration_ms, status_code=outcome.status_code,
-                outcome=values["status"] if values["status"] != "pending" else "retry",
-                error=outcome.error,
+        if outcome.posted:
+            conn.execute(
+                insert(WebhookAttemptRow).values(
+                    delivery_id=delivery.id, attempt=delivery.attempt, attempted_at=now,
+                    duration_ms=outcome.duration_ms, status_code=outcome.status_code,
+                    outcome=outcome.result, error=outcome.error,
+                )
             )
-        )
+        else:
+            values["attempts"] = delivery.attempt - 1
         conn.execute(update(D).where(D.id == delivery.id).values(values))
         if outcome.status_code == 410:
             _disable_gone(conn, delivery.endpoint_id)

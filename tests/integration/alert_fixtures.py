@@ -111,7 +111,7 @@ class Receiver:
 @contextmanager
 def run_receiver(receiver: Receiver) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("content-length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
             received = Received(headers["webhook-id"], headers, json.loads(raw),
@@ -146,3 +146,42 @@ def run_receiver(receiver: Receiver) -> Iterator[Receiver]:
 
 def hour_floor(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
+
+
+def open_alert(engine: Engine, scope: str, when: datetime) -> dict[str, Any]:
+    """A firing alert written directly, with an explanation the public schema accepts."""
+    from sqlalchemy import select
+
+    from pipeline.storage.alert_tables import AlertRow
+
+    window = (when.replace(hour=(when.hour - 1) % 24), when)
+    explanation = {
+        "detector": "mad", "value": 0.7, "count": 12, "baseline_median": 0.1,
+        "baseline_scale": 0.05, "baseline_windows": 24, "z": 12.0, "threshold": 3.0,
+        "min_count": 5, "min_negative_share": 0.4, "window_start": window[0].isoformat(),
+        "window_end": window[1].isoformat(), "top_items": [],
+    }
+    values = {
+        "rule": "negative_spike", "scope": scope, "scope_kind": scope.split(":")[0],
+        "state": "firing", "severity": "critical", "opened_at": when, "fired_at": when,
+        "updated_at": when, "held_steps": 2, "clear_steps": 0, "window_start": window[0],
+        "window_end": window[1], "value": 0.7, "baseline": 0.1, "z": 12.0,
+        "explanation": explanation,
+    }
+    table = AlertRow.__table__
+    with engine.begin() as conn:
+        alert_id = conn.execute(insert(table).values(values).returning(table.c.id)).scalar_one()
+        return dict(conn.execute(select(table).where(table.c.id == alert_id)).mappings().one())
+
+
+def queue_notifications(engine: Engine, alert: dict[str, Any], count: int,
+                        when: datetime) -> None:
+    """`count` notifications of the alert, fanned out to every enabled endpoint."""
+    from pipeline.outbox import enabled_endpoints, record_event
+    from pipeline.webhooks import notification_payload
+
+    with engine.begin() as conn:
+        endpoints = enabled_endpoints(conn)
+        for _ in range(count):
+            payload = notification_payload(alert, "alert.repeat", when)
+            record_event(conn, alert, "alert.repeat", payload, when, endpoints)

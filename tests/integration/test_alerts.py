@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.clock import SimulatedClock, WallClock
@@ -13,11 +14,11 @@ from pipeline.endpoints import add_endpoint
 from pipeline.notifier import deliver_due
 from pipeline.scheduling import StepReport, run_step
 from pipeline.settings import Settings, load_settings
-from pipeline.storage.alert_tables import AlertRow
+from pipeline.storage.alert_tables import AlertRow, WebhookEndpointRow
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import upgrade
 from pipeline.webhooks import new_secret
-from tests.integration.alert_fixtures import Receiver, Stream, hour_floor, run_receiver
+from tests.integration.alert_fixtures import Received, Receiver, Stream, hour_floor, run_receiver
 
 STEP = timedelta(minutes=5)
 FILLERS = ("FILA", "FILB", "FILC", "FILD")
@@ -108,21 +109,17 @@ def test_scripted_burst_fires_once_and_resolves(pg_url: str) -> None:
     check_explanation(firing["data"], start + 2 * STEP, burst)
 
 
-def deliver_all(engine: object, settings: Settings, secret: str) -> list:  # type: ignore[type-arg]
-    from sqlalchemy import update
-
-    from pipeline.storage.alert_tables import WebhookEndpointRow
-
+def deliver_all(engine: Engine, settings: Settings, secret: str) -> list[Received]:
     with run_receiver(Receiver([secret])) as receiver:
-        with engine.begin() as conn:  # type: ignore[attr-defined]
+        with engine.begin() as conn:
             conn.execute(update(WebhookEndpointRow).values(url=receiver.url))
         with httpx.Client() as client:
-            while deliver_due(engine, settings, WallClock(), client).claimed:  # type: ignore[arg-type]
+            while deliver_due(engine, settings, WallClock(), client).claimed:
                 pass
         return receiver.delivered()
 
 
-def check_explanation(data: dict, fired_at: datetime, burst: list[str]) -> None:  # type: ignore[type-arg]
+def check_explanation(data: dict[str, Any], fired_at: datetime, burst: list[str]) -> None:
     why = data["explanation"]
     assert data["severity"] == "critical"
     assert why["detector"] == "mad"
@@ -131,7 +128,8 @@ def check_explanation(data: dict, fired_at: datetime, burst: list[str]) -> None:
     assert why["count"] == 16, "4 calm ACME items in (fired - 1 h, start] + 12 negative ones"
     assert why["value"] == 12 / 16
     assert why["z"] == why["value"] / 0.05
-    assert why["threshold"] == 3.0 and why["min_count"] == 5
+    assert why["threshold"] == 3.0
+    assert why["min_count"] == 5
     assert why["baseline_windows"] == 24
     assert datetime.fromisoformat(why["window_end"]) == fired_at
     assert datetime.fromisoformat(why["window_start"]) == fired_at - timedelta(hours=1)
