@@ -74,11 +74,20 @@ def _fresh_text(
     # Distinct before decoration: two rows never differ only by links, case or hashtags.
     cell = renderer.grammar.cell(topic, sentiment)
     for _ in range(_MAX_TRIES):
-        headline = renderer.render(renderer.rng.choice(cell)).text
-        if headline.casefold() not in seen:
-            seen.add(headline.casefold())
-            return add_tweet_noise(headline, renderer.grammar.fillers, renderer.rng)
+        headline = renderer.render(renderer.rng.choice(cell))
+        if headline.text.casefold() not in seen:
+            seen.add(headline.text.casefold())
+            text = _add_cashtags(headline.text, headline.tickers, renderer.rng)
+            return add_tweet_noise(text, renderer.grammar.fillers, renderer.rng)
     return None
+
+
+def _add_cashtags(text: str, tickers: Sequence[str], rng: Random) -> str:
+    # Feeds often lead with the symbols of the companies a headline names.
+    if not tickers or "$" in text or rng.random() >= 0.35:
+        return text
+    tags = " ".join(f"${t}" for t in tickers)
+    return f"{tags} {rng.choice(('-', ':', '|', ''))} {text}".replace("  ", " ")
 
 
 def _mask(row: dict[str, str], rng: Random) -> dict[str, str]:
