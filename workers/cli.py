@@ -137,6 +137,16 @@ app.command("api")(api_cli.api)
 app.command("report")(report_cli.report)
 db_app.command("create-roles")(report_cli.create_roles)
 
+from workers import alerts_cli  # noqa: E402  - trends, alerts, webhooks (issue 5)
+from workers import notifier as notifier_worker  # noqa: E402
+from workers import scheduler as scheduler_worker  # noqa: E402
+
+stream_cli.worker_app.command("schedule")(friendly_errors(scheduler_worker.schedule))
+stream_cli.worker_app.command("notify")(friendly_errors(notifier_worker.notify))
+app.add_typer(alerts_cli.endpoints_app, name="endpoints")
+app.add_typer(alerts_cli.alerts_app, name="alerts")
+app.command("backtest")(alerts_cli.backtest)
+
 
 def main() -> None:
     app(prog_name="finsent")
