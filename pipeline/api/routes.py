@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine
 
@@ -52,18 +53,24 @@ class TrendResponse(BaseModel):
 
 def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     """Defaults (the last 48 hours) and bounds; naive times are taken as UTC."""
-    end = _bounded(end) if end is not None else datetime.now(UTC)
+    end = _bounded(end, "to") if end is not None else datetime.now(UTC)
     start = _bounded(start) if start is not None else end - timedelta(hours=48)
     if start >= end:
-        raise HTTPException(422, "`from` must be before `to`")
+        raise _invalid("from", "`from` must be before `to`", start)
     return start, end
 
 
-def _bounded(moment: datetime) -> datetime:
+def _bounded(moment: datetime, name: str = "from") -> datetime:
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     if not EARLIEST <= aware <= LATEST:
-        raise HTTPException(422, f"times must lie between {EARLIEST:%Y} and {LATEST:%Y}")
+        raise _invalid(name, f"times must lie between {EARLIEST:%Y} and {LATEST:%Y}", moment)
     return aware.astimezone(UTC)
+
+
+def _invalid(name: str, message: str, value: object) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own, so the OpenAPI schema describes every error body."""
+    error = {"type": "value_error", "loc": ("query", name), "msg": message, "input": str(value)}
+    return RequestValidationError([error])
 
 
 def build_router(engine: Engine) -> APIRouter:
@@ -109,7 +116,7 @@ def build_router(engine: Engine) -> APIRouter:
             return list_alerts(
                 conn,
                 start=_bounded(start) if start else None,
-                end=_bounded(end) if end else None,
+                end=_bounded(end, "to") if end else None,
                 scope=scope,
                 state=state,
                 limit=limit,
@@ -142,7 +149,7 @@ def build_router(engine: Engine) -> APIRouter:
                 ticker=ticker,
                 topic=topic,
                 start=_bounded(start) if start else None,
-                end=_bounded(end) if end else None,
+                end=_bounded(end, "to") if end else None,
                 limit=limit,
             )
 
