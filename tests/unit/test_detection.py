@@ -1,0 +1,114 @@
+"""The spike rule of DESIGN §5, table-driven: robust z, minimums, warm-up, severity, EWMA."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pipeline.detection import Observation, evaluate, ewma_z, robust_z
+from pipeline.rules import Rule, build_rule
+from pipeline.settings import AlertSettings
+
+
+def rule(**overrides: object) -> Rule:
+    return build_rule({"name": "t", **overrides}, AlertSettings(), "test")
+
+
+def calm(share: float, windows: int = 24, count: int = 20) -> list[Observation]:
+    return [Observation(count, share)] * windows
+
+
+def with_burst(windows: int, burst: int, share: float, burst_share: float) -> list[Observation]:
+    return [Observation(20, burst_share if 8 <= i < 8 + burst else share) for i in range(windows)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "current", "baseline", "status", "z", "severity"),
+    [
+        pytest.param("ticker", Observation(10, 0.5), calm(0.0), "spike", 10.0, "warning",
+                     id="all-zero baseline: sigma floor, spike"),
+        pytest.param("ticker", Observation(10, 0.1), calm(0.0), "quiet", 2.0, None,
+                     id="all-zero baseline: small share stays quiet"),
+        pytest.param("ticker", Observation(10, 0.8), calm(0.0), "spike", 16.0, "critical",
+                     id="critical needs z >= 5 and share >= 0.6"),
+        pytest.param("ticker", Observation(10, 0.5), calm(0.1), "spike", 8.0, "warning",
+                     id="z >= 5 but share under 0.6: warning"),
+        pytest.param("ticker", Observation(10, 0.1),
+                     [*calm(0.1, 23), Observation(20, 0.9)], "quiet", 0.0, None,
+                     id="single outlier in the baseline does not move the median"),
+        pytest.param("ticker", Observation(10, 0.1), with_burst(24, 5, 0.1, 0.8), "quiet", 0.0,
+                     None, id="burst inside the baseline span: still quiet afterwards"),
+        pytest.param("ticker", Observation(10, 0.6), with_burst(24, 5, 0.1, 0.8), "spike", 10.0,
+                     "critical", id="burst inside the baseline span: a new burst still fires"),
+        pytest.param("ticker", Observation(4, 1.0), calm(0.0), "below_minimum", 20.0,
+                     "critical", id="ticker under its minimum count of 5"),
+        pytest.param("market", Observation(29, 0.9), calm(0.0), "below_minimum", 18.0,
+                     "critical", id="market under its minimum count of 30"),
+        pytest.param("market", Observation(30, 0.9), calm(0.0), "spike", 18.0, "critical",
+                     id="market at its minimum count"),
+        pytest.param("topic", Observation(9, 0.9), calm(0.0), "below_minimum", 18.0, "critical",
+                     id="topic under its minimum count of 10"),
+        pytest.param("ticker", Observation(10, 0.35), calm(0.0), "quiet", 7.0, "warning",
+                     id="high z but negative share under 0.4"),
+        pytest.param("ticker", Observation(10, 0.9),
+                     [*calm(0.0, 19, count=0), *calm(0.0, 5)], "warming_up", math.nan, None,
+                     id="five non-empty baseline windows: warming up"),
+        pytest.param("ticker", Observation(10, 0.9),
+                     [*calm(0.0, 18, count=0), *calm(0.5, 6)], "spike", 8.0, "critical",
+                     id="empty windows are skipped, six non-empty are enough"),
+    ],
+)
+def test_mad_rule(
+    kind: str, current: Observation, baseline: list[Observation], status: str, z: float,
+    severity: str | None,
+) -> None:
+    verdict = evaluate(rule(), kind, current, baseline)
+    assert verdict.status == status
+    assert verdict.severity == severity
+    if math.isnan(z):
+        assert math.isnan(verdict.z)
+    else:
+        assert verdict.z == pytest.approx(z)
+    assert verdict.condition is (status == "spike")
+
+
+@pytest.mark.parametrize(
+    ("values", "median", "scale"),
+    [
+        pytest.param([0.0] * 6, 0.0, 0.05, id="no spread: the floor"),
+        pytest.param([0.1, 0.2, 0.3, 0.4, 0.5], 0.3, 1.4826 * 0.1, id="MAD 0.1 scaled"),
+        pytest.param([0.1, 0.1, 0.1, 0.9], 0.1, 0.05, id="outlier: MAD stays 0"),
+    ],
+)
+def test_robust_z_center_and_scale(values: list[float], median: float, scale: float) -> None:
+    center, spread, z = robust_z(0.6, values, 0.05)
+    assert center == pytest.approx(median)
+    assert spread == pytest.approx(scale)
+    assert z == pytest.approx((0.6 - median) / scale)
+
+
+def test_ewma_follows_recent_windows_more_than_old_ones() -> None:
+    rising = [0.1] * 12 + [0.3] * 12
+    mean, scale, z = ewma_z(0.3, rising, alpha=0.3, sigma_min=0.05)
+    assert mean == pytest.approx(0.3, abs=0.01)
+    assert scale == pytest.approx(0.05)
+    assert z == pytest.approx(0.0, abs=0.2)
+    _, _, robust = robust_z(0.3, rising, 0.05)
+    assert robust > z, "the median of the whole span lags behind the EWMA"
+
+
+def test_ewma_detector_fires_on_a_spike() -> None:
+    verdict = evaluate(rule(detector="ewma"), "ticker", Observation(10, 0.7), calm(0.1))
+    assert verdict.status == "spike"
+    assert verdict.median == pytest.approx(0.1)
+    assert verdict.z == pytest.approx(12.0)
+
+
+def test_rule_thresholds_are_honoured() -> None:
+    strict = rule(z_threshold=4.0, critical_z=9.0, min_count={"ticker": 12})
+    assert evaluate(strict, "ticker", Observation(12, 0.19), calm(0.0)).status == "quiet"
+    assert evaluate(strict, "ticker", Observation(11, 0.9), calm(0.0)).status == "below_minimum"
+    fired = evaluate(strict, "ticker", Observation(12, 0.42), calm(0.0))
+    assert fired.status == "spike"
+    assert fired.severity == "warning", "z 8.4 is under this rule's critical_z"
