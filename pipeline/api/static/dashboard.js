@@ -169,7 +169,7 @@ async function showAlert(id) {
 
 async function loadScopes() {
   const select = document.getElementById("scope");
-  const current = select.value || state.initialScope;
+  const current = state.initialScope || select.value;
   const scopes = await api("scopes", range());
   select.replaceChildren(...scopes.map((s) => el("option", { value: s.scope }, `${s.scope} (${s.items})`)));
   if (state.initialScope && !scopes.some((s) => s.scope === state.initialScope)) {
