@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,10 +17,38 @@ from rich.table import Table
 from pipeline.errors import ConfigError
 from pipeline.replay import ReplayOptions, ReplaySource, pace
 from pipeline.settings import Settings
-from workers.cli import console, friendly_errors, settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 dlq_app = typer.Typer(help="Inspect and replay dead letters (news.dlq).", no_args_is_help=True)
 worker_app = typer.Typer(help="Long-running workers.", no_args_is_help=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# workers.cli imports this module to register its commands, so its helpers load lazily.
+def friendly_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from workers.cli import friendly_errors as wrap
+
+        return wrap(fn)(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
+
+
+def settings() -> Settings:
+    from workers.cli import settings as load
+
+    return load()
+
+
+def _console() -> Console:
+    from workers.cli import console
+
+    return console
+
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -79,7 +109,7 @@ def produce(
             progress.advance(task)
         producer.flush()
     producer.close(timeout=10)
-    console.print(f"published {sent} events to {config.kafka.raw_topic}")
+    _console().print(f"published {sent} events to {config.kafka.raw_topic}")
 
 
 def _count_rows(file: Path, limit: int | None) -> int:
@@ -95,7 +125,7 @@ def _progress() -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=_console(),
     )
 
 
@@ -130,7 +160,7 @@ def dlq_list(
             "yes" if letter.replayable else "no",
             letter.reason,
         )
-    console.print(table)
+    _console().print(table)
 
 
 @dlq_app.command("show")
@@ -143,8 +173,8 @@ def dlq_show(where: Annotated[str, typer.Argument(help="PARTITION:OFFSET in the 
     _require_kafka(config)
     for stored in read_dead_letters(config.kafka):
         if stored.where == where:
-            console.print_json(stored.letter.model_dump_json())
-            console.print(stored.value.decode("utf-8", "replace"), markup=False, highlight=False)
+            _console().print_json(stored.letter.model_dump_json())
+            _console().print(stored.value.decode("utf-8", "replace"), markup=False, highlight=False)
             return
     raise ConfigError(f"no dead letter at {where}")
 
@@ -171,7 +201,7 @@ def dlq_replay(
         if at is None or s.where == at
     ]
     sent, skipped = replay_dead_letters(config.kafka, letters, fix)
-    console.print(
+    _console().print(
         f"replayed {sent} dead letters to {config.kafka.raw_topic}; "
         f"{skipped} not replayable (truncated)"
     )
@@ -216,7 +246,7 @@ def reclassify(
             done += n
             progress.advance(task, n)
     engine.dispose()
-    console.print(f"reclassified {done} items with model {record.version}")
+    _console().print(f"reclassified {done} items with model {record.version}")
 
 
 @worker_app.command("classify")
