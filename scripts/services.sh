@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Starts, stops and reports the real servers that integration tests, CI and people use:
 # Apache Kafka (KRaft, jars from Maven Central, cached) and PostgreSQL (Debian package).
-#   scripts/services.sh up|down|status
+#   scripts/services.sh up      start what is not running (idempotent), print connection settings
+#   scripts/services.sh down    stop what 'up' started
+#   scripts/services.sh status  pids and ports; exits 0 only when both servers run
+# Logs and pid files: $FINSENT_STATE_DIR (kafka.log, postgres.log, kafka.pid).
 # Settings (env): FINSENT_CACHE_DIR, FINSENT_STATE_DIR, FINSENT_KAFKA_VERSION,
 # FINSENT_KAFKA_PORT, FINSENT_KAFKA_CONTROLLER_PORT, FINSENT_KAFKA_HEAP_OPTS,
 # FINSENT_PG_PORT, FINSENT_PG_DATA, FINSENT_SERVICES_TIMEOUT; see scripts/lib/common.sh.

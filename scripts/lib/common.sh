@@ -10,6 +10,8 @@ FINSENT_KAFKA_CONTROLLER_PORT="${FINSENT_KAFKA_CONTROLLER_PORT:-9093}"
 # 2 shared cores: a small heap keeps GC cheap and leaves room for the classifier.
 FINSENT_KAFKA_HEAP_OPTS="${FINSENT_KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}"
 FINSENT_PG_PORT="${FINSENT_PG_PORT:-5432}"
+# FINSENT_PG_DATA (optional): the Postgres data dir; default chosen by pg_data_dir.
+# Seconds to wait for a server to answer (and for services.lock).
 FINSENT_SERVICES_TIMEOUT="${FINSENT_SERVICES_TIMEOUT:-120}"
 
 log() { printf '[services] %s\n' "$*" >&2; }
