@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,18 +10,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Float,
     FromClause,
     Select,
+    String,
     and_,
+    bindparam,
     case,
     cast,
     func,
     literal,
     select,
-    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -95,13 +98,15 @@ def compute_windows(
     conn: Connection, settings: Settings, version: str, ends: Sequence[datetime], now: datetime
 ) -> int:
     """Upsert every scope's window at each of `ends`; returns the number of rows written."""
-    if not ends:
-        return 0
-    bounds = _ends_subquery(ends, settings.trends.window_s)
+    width = timedelta(seconds=settings.trends.window_s)
+    english_only = not settings.events.include_non_english
     written = 0
     for kind in settings.trends.scopes:
-        query = _aggregate(kind, bounds, version, settings, now)
-        written += conn.execute(_upsert(conn, query)).rowcount
+        statement = _window_upsert(conn.dialect.name, kind, english_only)
+        for end in sorted(set(ends)):
+            params = {"window_start": end - width, "window_end": end, "version": version,
+                      "now": now}
+            written += conn.execute(statement, params).rowcount
     return written
 
 
@@ -134,7 +139,8 @@ def top_negative_items(
             C.event_time.label("event_time"),
         )
         .select_from(_scope_source(scope_kind(scope)))
-        .where(*_item_filters(settings, version), C.sentiment == "negative")
+        .where(*_item_filters(not settings.events.include_non_english, version))
+        .where(C.sentiment == "negative")
         .where(C.event_time > window[0], C.event_time <= window[1], *_scope_filter(scope))
         .order_by(C.p_negative.desc(), C.item_id)
         .limit(limit)
@@ -153,16 +159,14 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _ends_subquery(ends: Sequence[datetime], window_s: int) -> FromClause:
-    width = timedelta(seconds=window_s)
-    rows = [
-        select(
-            literal(end - width, UtcDateTime).label("window_start"),
-            literal(end, UtcDateTime).label("window_end"),
-        )
-        for end in ends
-    ]
-    return (rows[0] if len(rows) == 1 else union_all(*rows)).subquery("ends")
+@functools.lru_cache(maxsize=32)
+def _window_upsert(dialect_name: str, kind: str, english_only: bool) -> Any:
+    """Built once per kind: building SQLAlchemy statements per step costs more than running them."""
+    bounds = select(
+        bindparam("window_start", type_=UtcDateTime).label("window_start"),
+        bindparam("window_end", type_=UtcDateTime).label("window_end"),
+    ).subquery("ends")
+    return _upsert(dialect_name, _aggregate(kind, bounds, english_only))
 
 
 def _scope_source(kind: str) -> FromClause:
@@ -189,16 +193,16 @@ def _scope_filter(scope: str) -> list[ColumnElement[bool]]:
     return []
 
 
-def _item_filters(settings: Settings, version: str) -> list[ColumnElement[bool]]:
+def _item_filters(
+    english_only: bool, version: str | BindParameter[str]
+) -> list[ColumnElement[bool]]:
     filters = [C.model_version == version]
-    if not settings.events.include_non_english:
+    if english_only:
         filters.append(N.is_english.is_(True))
     return filters
 
 
-def _aggregate(
-    kind: str, bounds: FromClause, version: str, settings: Settings, now: datetime
-) -> Select[Any]:
+def _aggregate(kind: str, bounds: FromClause, english_only: bool) -> Select[Any]:
     confidence = case(
         (and_(C.p_negative >= C.p_neutral, C.p_negative >= C.p_positive), C.p_negative),
         (C.p_neutral >= C.p_positive, C.p_neutral),
@@ -225,17 +229,17 @@ def _aggregate(
                 "mean_score"
             ),
             func.count(func.distinct(N.content_hash)).label("reprint_adjusted"),
-            literal(version).label("model_version"),
-            literal(now, UtcDateTime).label("computed_at"),
+            bindparam("version", type_=String).label("model_version"),
+            bindparam("now", type_=UtcDateTime).label("computed_at"),
         )
         .select_from(bounds.join(_scope_source(kind), in_window))
-        .where(*_item_filters(settings, version))
+        .where(*_item_filters(english_only, bindparam("version", type_=String)))
         .group_by(bounds.c.window_end, bounds.c.window_start, scope)
     )
 
 
-def _upsert(conn: Connection, query: Select[Any]) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+def _upsert(dialect_name: str, query: Select[Any]) -> Any:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     columns = [c.name for c in query.selected_columns]
     statement = dialect.insert(T).from_select(columns, query)
     updated = {name: statement.excluded[name] for name in columns if name not in _KEY}
