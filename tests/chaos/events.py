@@ -1,0 +1,91 @@
+"""The events of a chaos run: bulk news, known-bad messages, calm history and spike bursts.
+
+Spike tickers get calm (neutral) items before and during the run and, at chosen moments,
+a burst of negative ones dated in the future: with allowed skew 0 their event time is the
+moment they are processed, so a burst always lands in the current window, however late.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+# Words the tiny test model learned (see pipeline/training/testbundle.py).
+CALM = "Initech schedules after the ceo appointment"
+NEGATIVE = "Globex plunges after the lawsuit and regulator probe"
+_VERBS = ("reports", "files", "updates", "announces", "comments on", "soars", "slumps")
+_NAMES = ("Zentrix", "Quolvar", "Brightmoor", "Kelvane", "Ostrava", "Maplewick")
+_PHRASES = ("quarterly earnings and revenue", "crude oil output", "its ipo listing")
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One record to produce; `good` ones must be stored, the others dead-lettered."""
+
+    key: bytes | None
+    value: bytes | None
+    good: bool
+    item_id: str | None = None
+    kind: str = "bulk"
+
+
+def news(item_id: str, headline: str, published_at: datetime, **extra: Any) -> Outbound:
+    event = {
+        "id": item_id,
+        "source": f"wire-{sum(item_id.encode()) % 5}",
+        "published_at": published_at.isoformat(),
+        "headline": headline,
+        **extra,
+    }
+    return Outbound(item_id.encode(), json.dumps(event).encode(), True, item_id)
+
+
+def bulk(index: int, now: datetime) -> Outbound:
+    """Ordinary news; every tenth repeats an earlier text under its own id (a reprint)."""
+    n = index - index % 10 if index % 10 == 9 else index
+    headline = f"{_NAMES[n % 6]} {_VERBS[n % 7]} {_PHRASES[n % 3]} number {n}"
+    return news(f"g{index}", headline, now - timedelta(seconds=index % 3000))
+
+
+def bad(index: int, max_event_bytes: int) -> Outbound:
+    """A known-bad message of one of eight kinds, chosen by `index`."""
+    ok = {"source": "wire", "published_at": "2026-11-28T10:00:00+00:00", "headline": "x"}
+    kinds: list[tuple[str, bytes | None]] = [
+        ("json", b'{"source": "wire", "headline": '),
+        ("encoding", b'{"headline": "\xff\xfe bad bytes"}'),
+        (
+            "missing_field",
+            json.dumps({"source": "wire", "published_at": ok["published_at"]}).encode(),
+        ),
+        ("schema_version", json.dumps({**ok, "schema_version": "2.0"}).encode()),
+        ("not_object", b"[1, 2, 3]"),
+        ("empty", b"   "),
+        ("tombstone", None),
+        ("oversize", json.dumps({**ok, "body": "x" * (max_event_bytes + 10)}).encode()),
+    ]
+    kind, value = kinds[index % len(kinds)]
+    return Outbound(f"bad{index}".encode(), value, False, None, kind)
+
+
+def calm(ticker: str, serial: int, published_at: datetime) -> Outbound:
+    return news(f"calm-{ticker}-{serial}", f"{CALM} {serial}", published_at, tickers=[ticker])
+
+
+def burst(ticker: str, serial: int, now: datetime, size: int) -> list[Outbound]:
+    future = now + timedelta(days=1)
+    return [
+        news(f"spike-{ticker}-{serial}-{k}", f"{NEGATIVE} {serial} {k}", future, tickers=[ticker])
+        for k in range(size)
+    ]
+
+
+def history(tickers: list[str], now: datetime, minutes: int = 6) -> list[Outbound]:
+    """Calm items for each spike ticker, two a minute over the last `minutes` minutes."""
+    return [
+        calm(ticker, m * 2 + half, now - timedelta(seconds=60 * m + 30 * half + 5))
+        for ticker in tickers
+        for m in range(1, minutes + 1)
+        for half in (0, 1)
+    ]
