@@ -1,0 +1,313 @@
+"""Scheduler benchmark: one step over millions of stored classifications, and alert latency.
+
+  python -m bench.scheduler                 # 5M classifications, 1,000 tickers, 30 days
+  python -m bench.scheduler --smoke         # small; writes bench/results/smoke/scheduler.json
+  python -m bench.scheduler --reuse         # skip loading when the bench database is there
+
+History is generated inside PostgreSQL (generate_series), then each measured step first
+inserts `--new-per-step` fresh items the way the classifier would, then runs `run_step` on
+a simulated clock. One step carries a negative burst for one ticker; the alert latency is
+the simulated time from that commit to the firing step plus the measured wall time of the
+firing step and of the webhook delivery to a local receiver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import Engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from pipeline.clock import SimulatedClock, WallClock
+from pipeline.endpoints import add_endpoint
+from pipeline.notifier import deliver_due
+from pipeline.scheduling import run_step
+from pipeline.settings import Settings, load_settings
+from pipeline.storage.alert_tables import AlertRow
+from pipeline.storage.db import make_engine
+from pipeline.storage.migrate import upgrade
+from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem, TickerMention
+from pipeline.trends import floor_to
+
+ROOT = Path(__file__).resolve().parents[1]
+VERSION = "bench-model"
+BURST_TICKER = "T0007"
+TOPICS = (
+    "Analyst Update", "Fed | Central Banks", "Company | Product News", "Dividend", "Earnings",
+    "Energy | Oil", "Financials", "Currencies", "General News | Opinion", "IPO",
+    "Legal | Regulation", "M&A | Investments", "Macro", "Markets", "Politics",
+    "Personnel Change", "Stock Commentary", "Stock Movement", "Gold | Metals | Materials",
+    "Treasuries | Corporate Debt",
+)
+CHUNK = 500_000
+
+
+def main() -> None:
+    args = parse()
+    url = bench_database(args.admin_url, args.database, fresh=not args.reuse)
+    settings = load_settings(
+        database={"url": url, "statement_timeout_ms": 0},
+        webhooks={"allow_private_targets": True},
+    )
+    engine = make_engine(settings.database)
+    end = floor_to(datetime.now(UTC) - timedelta(hours=1), 3600)
+    load_seconds = None
+    if not args.reuse:
+        load_seconds = load_history(engine, args, end)
+    end = history_end(engine) or end
+    result = measure(engine, settings, args, end)
+    result.update(load_seconds=load_seconds, database=args.database)
+    write(result, args.smoke)
+
+
+def parse() -> argparse.Namespace:
+    port = os.environ.get("FINSENT_PG_PORT", "5432")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="small sizes, results under smoke/")
+    p.add_argument("--classifications", type=int, default=5_000_000)
+    p.add_argument("--tickers", type=int, default=1000)
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--new-per-step", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=20, help="measured steps")
+    p.add_argument("--reuse", action="store_true", help="keep the loaded bench database")
+    p.add_argument("--admin-url", default=f"postgresql+psycopg://finsent:finsent@127.0.0.1:{port}/finsent")
+    p.add_argument("--database", default=None, help="bench database name")
+    args = p.parse_args()
+    if args.smoke:
+        args.classifications, args.tickers, args.days = 60_000, 50, 2
+        args.new_per_step, args.steps = 100, 8
+    args.database = args.database or ("finsent_bench_sched" + ("_smoke" if args.smoke else ""))
+    return args
+
+
+def bench_database(admin_url: str, name: str, fresh: bool) -> str:
+    libpq = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if fresh and exists:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        if fresh or not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    return url
+
+
+def load_history(engine: Engine, args: argparse.Namespace, end: datetime) -> float:
+    """N items evenly over `days` before `end`: 20% negative, 2% non-English, 10% reprints."""
+    started = time.perf_counter()
+    span = args.days * 86400
+    with engine.begin() as conn:
+        conn.execute(insert(ModelVersion).values(
+            version=VERSION, base_model="bench", manifest={}, registered_at=end - timedelta(days=60)
+        ))
+    params = {"n": args.classifications, "start": end.timestamp() - span,
+              "gap": span / args.classifications, "tickers": args.tickers,
+              "topics": list(TOPICS), "version": VERSION}
+    for lo in range(1, args.classifications + 1, CHUNK):
+        hi = min(lo + CHUNK - 1, args.classifications)
+        with engine.begin() as conn:
+            conn.execute(text("SELECT setseed(:s)"), {"s": (lo % 1000) / 1000})
+            for statement in (ITEMS_SQL, RESULTS_SQL, MENTIONS_SQL):
+                conn.execute(text(statement), {**params, "lo": lo, "hi": hi})
+        print(f"loaded {hi:,} / {args.classifications:,}", flush=True)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    return time.perf_counter() - started
+
+
+EVENT_TIME = "to_timestamp(:start + g * :gap)"
+ITEMS_SQL = f"""
+INSERT INTO news_items (id, source, published_at, event_time, processed_at, headline, url, lang,
+    is_english, content_hash, late, schema_version)
+SELECT 'b' || g, 'src' || (g % 40), {EVENT_TIME}, {EVENT_TIME},
+    {EVENT_TIME} + interval '2 seconds', 'bench headline ' || g,
+    'https://bench.example/' || g, CASE WHEN g % 50 = 0 THEN 'de' ELSE 'en' END, g % 50 <> 0,
+    md5((g - (g % 10 = 0)::int)::text), false, '1.0'
+FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
+"""
+RESULTS_SQL = f"""
+INSERT INTO classifications (item_id, model_version, topic, topic_confidence, sentiment,
+    p_negative, p_neutral, p_positive, score, event_time, processed_at)
+SELECT 'b' || g, :version, (CAST(:topics AS text[]))[1 + g % 20], 0.8,
+    CASE WHEN r < 0.2 THEN 'negative' WHEN r < 0.75 THEN 'neutral' ELSE 'positive' END,
+    CASE WHEN r < 0.2 THEN 0.8 ELSE 0.1 END, CASE WHEN r < 0.2 OR r >= 0.75 THEN 0.1 ELSE 0.8 END,
+    CASE WHEN r >= 0.75 THEN 0.8 ELSE 0.1 END,
+    CASE WHEN r < 0.2 THEN -0.7 WHEN r < 0.75 THEN 0.0 ELSE 0.7 END,
+    {EVENT_TIME}, {EVENT_TIME} + interval '2 seconds'
+FROM (SELECT g, random() AS r FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g) q
+"""
+MENTIONS_SQL = f"""
+INSERT INTO ticker_mentions (item_id, symbol, origin, event_time)
+SELECT 'b' || g, 'T' || lpad((g % :tickers)::text, 4, '0'), 'producer', {EVENT_TIME}
+FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
+"""
+
+
+def history_end(engine: Engine) -> datetime | None:
+    from sqlalchemy import func
+
+    with engine.connect() as conn:
+        last = conn.execute(select(func.max(NewsItem.event_time))).scalar_one_or_none()
+    return None if last is None else floor_to(last, 30) + timedelta(seconds=30)
+
+
+def measure(engine: Engine, settings: Settings, args: argparse.Namespace,
+            end: datetime) -> dict[str, Any]:
+    step = timedelta(seconds=settings.trends.step_s)
+    clock = SimulatedClock(end)
+    started = time.perf_counter()
+    run_step(engine, settings, clock)
+    first_step = time.perf_counter() - started
+    rng = random.Random(7)
+    with receiver() as (url, received):
+        add_endpoint(engine, settings.webhooks, f"bench-{time.time_ns()}", url, WallClock().now(),
+                     scope_kinds=["ticker"])
+        durations, burst_at, latency = [], None, None
+        for index in range(args.steps):
+            burst = index == 2
+            commit_at = new_items(engine, args, clock.now(), step, rng, burst)
+            if burst:
+                burst_at = commit_at
+            clock.advance(step)
+            t0 = time.perf_counter()
+            run_step(engine, settings, clock)
+            durations.append(time.perf_counter() - t0)
+            if burst_at is not None and latency is None and firing(engine):
+                latency = deliver(engine, settings, received, clock.now() - burst_at, t0)
+    return summary(args, durations, first_step, latency, settings)
+
+
+def new_items(engine: Engine, args: argparse.Namespace, now: datetime, step: timedelta,
+              rng: random.Random, burst: bool) -> datetime:
+    """One step's worth of fresh items; with `burst`, 20 negative ones about BURST_TICKER."""
+    items, results, mentions = [], [], []
+    count = args.new_per_step
+    for n in range(count):
+        processed = now + step * (n + 1) / (count + 1)
+        negative = burst and n % max(1, count // 20) == 0
+        symbol = BURST_TICKER if negative else f"T{rng.randrange(args.tickers):04d}"
+        event = processed - timedelta(seconds=rng.uniform(0, 60))
+        rows = fresh_rows(f"n{now.timestamp():.0f}-{n}", event, processed, symbol, negative, rng)
+        items.append(rows[0])
+        results.append(rows[1])
+        mentions.append(rows[2])
+    with engine.begin() as conn:
+        conn.execute(insert(NewsItem), items)
+        conn.execute(insert(ClassificationRow), results)
+        conn.execute(insert(TickerMention), mentions)
+    return now + step
+
+
+def fresh_rows(item_id: str, event: datetime, processed: datetime, symbol: str,
+               negative: bool, rng: random.Random) -> tuple[dict[str, Any], ...]:
+    sentiment = "negative" if negative or rng.random() < 0.2 else "neutral"
+    p_neg = 0.9 if sentiment == "negative" else 0.1
+    return (
+        {"id": item_id, "source": f"src{rng.randrange(40)}", "published_at": event,
+         "event_time": event, "processed_at": processed, "headline": f"fresh {item_id}",
+         "url": f"https://bench.example/{item_id}", "lang": "en", "is_english": True,
+         "content_hash": item_id, "late": False, "schema_version": "1.0"},
+        {"item_id": item_id, "model_version": VERSION, "topic": rng.choice(TOPICS),
+         "topic_confidence": 0.8, "sentiment": sentiment, "p_negative": p_neg,
+         "p_neutral": 0.9 - p_neg + 0.05, "p_positive": 0.05, "score": 0.05 - p_neg,
+         "event_time": event, "processed_at": processed},
+        {"item_id": item_id, "symbol": symbol, "origin": "producer", "event_time": event},
+    )
+
+
+def firing(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(AlertRow.id).where(AlertRow.scope == f"ticker:{BURST_TICKER}",
+                                      AlertRow.state == "firing")
+        ).first() is not None
+
+
+def deliver(engine: Engine, settings: Settings, received: list[float],
+            simulated: timedelta, step_started: float) -> dict[str, float]:
+    with httpx.Client() as client:
+        while not received and deliver_due(engine, settings, WallClock(), client).claimed:
+            pass
+    wall = (received[0] if received else time.perf_counter()) - step_started
+    steps = simulated / timedelta(seconds=settings.trends.step_s)
+    return {"seconds": simulated.total_seconds() + wall, "steps": steps, "wall": wall}
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[float] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.received.append(time.perf_counter())
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+class receiver:  # noqa: N801 - used as a context manager
+    def __enter__(self) -> tuple[str, list[float]]:
+        _Receiver.received = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook", _Receiver.received
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def summary(args: argparse.Namespace, durations: list[float], first_step: float,
+            latency: dict[str, float] | None, settings: Settings) -> dict[str, Any]:
+    ordered = sorted(durations)
+    rule_bound = (settings.alerts.hold_steps + 1) * settings.trends.step_s
+    return {
+        "git_sha": git_sha(),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "classifications": args.classifications,
+        "tickers": args.tickers,
+        "new_items_per_step": args.new_per_step,
+        "step_seconds_p50": round(statistics.median(ordered), 4),
+        "step_seconds_p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 4),
+        "alert_latency_s": None if latency is None else round(latency["seconds"], 3),
+        "alert_latency_steps": None if latency is None else latency["steps"],
+        "alert_latency_wall_s": None if latency is None else round(latency["wall"], 3),
+        "alert_latency_bound_s": rule_bound + settings.webhooks.poll_interval_s,
+        "first_step_seconds": round(first_step, 3),
+        "steps_measured": len(durations),
+        "step_s": settings.trends.step_s,
+        "window_s": settings.trends.window_s,
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def git_sha() -> str:
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    return done.stdout.strip() or "unknown"
+
+
+def write(result: dict[str, Any], smoke: bool) -> None:
+    out = ROOT / "bench" / "results" / ("smoke" if smoke else "") / "scheduler.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
