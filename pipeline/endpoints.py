@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from pipeline.errors import ConfigError
 from pipeline.outbox import DEFAULT_EVENT_TYPES, SEVERITY_RANK
@@ -66,8 +67,8 @@ def add_endpoint(
 
 
 def list_endpoints(engine: Engine) -> list[Endpoint]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(WebhookEndpointRow).order_by(WebhookEndpointRow.id)).scalars()
+    with Session(engine) as session:
+        rows = session.scalars(select(WebhookEndpointRow).order_by(WebhookEndpointRow.id))
         return [_endpoint(row) for row in rows]
 
 
