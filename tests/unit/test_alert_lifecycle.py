@@ -92,3 +92,41 @@ def test_backtest_reports_what_the_live_steps_did() -> None:
         (NOW + timedelta(minutes=80), "ticker:ACME", "alert.resolved"),
     ]
     assert sorted(replayed) == sorted(live)
+
+
+@pytest.mark.parametrize(
+    ("inhibit", "ticker_alerts"),
+    [
+        pytest.param(True, set(), id="market alert mutes ticker alerts"),
+        pytest.param(False, {f"ticker:S{n}" for n in range(8)}, id="no inhibition"),
+    ],
+)
+def test_market_wide_spike_inhibits_ticker_alerts(inhibit: bool, ticker_alerts: set[str]) -> None:
+    import pipeline.storage.trend_tables  # noqa: F401  - registers the tables on Base
+
+    engine = create_engine("sqlite://", poolclass=StaticPool,
+                           connect_args={"check_same_thread": False})
+    Base.metadata.create_all(engine)
+    settings = load_settings(database={"url": "sqlite://"}, trends={"step_s": 300},
+                             alerts={"inhibit_tickers_by_market": inhibit})
+    stream = Stream(engine)
+    stream.register_model(NOW - timedelta(days=3))
+    symbols = [f"S{n}" for n in range(8)]
+    for minute in range(0, 26 * 60, 12):
+        for symbol in symbols:
+            stream.add(NOW - timedelta(hours=26, minutes=-minute), symbol, "neutral")
+    stream.flush()
+    clock = SimulatedClock(NOW)
+    for n in range(4):
+        if n in (1, 2):
+            for symbol in symbols:
+                for k in range(4):
+                    stream.add(clock.now() - timedelta(seconds=k + 1), symbol, "negative")
+            stream.flush()
+        run_step(engine, settings, clock)
+        clock.advance(timedelta(minutes=5))
+
+    with Session(engine) as session:
+        opened = {a.scope: a.state for a in session.scalars(select(AlertRow))}
+    assert opened.get("market") == "firing"
+    assert {s for s in opened if s.startswith("ticker:")} == ticker_alerts
