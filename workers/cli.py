@@ -131,11 +131,12 @@ app.add_typer(stream_cli.worker_app, name="worker")
 app.command("run")(stream_cli.run)
 
 from workers import api as api_cli  # noqa: E402  - reporting and API (issue 6)
-from workers import report_cli  # noqa: E402
+from workers import demo_cli, report_cli  # noqa: E402
 
 app.command("api")(api_cli.api)
 app.command("report")(report_cli.report)
 db_app.command("create-roles")(report_cli.create_roles)
+app.command("demo")(demo_cli.demo)
 
 from workers import alerts_cli  # noqa: E402  - trends, alerts, webhooks (issue 5)
 from workers import notifier as notifier_worker  # noqa: E402
