@@ -109,7 +109,7 @@ def alerts_list(
         rows = list_alerts(conn, states=state or (), limit=limit)
     table = Table(title="alerts")
     for column in ("id", "rule", "scope", "state", "severity", "opened", "value", "z"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "scope", "state"), overflow="fold")
     for a in rows:
         table.add_row(str(a["id"]), a["rule"], a["scope"], a["state"], a["severity"],
                       f"{a['opened_at']:%Y-%m-%d %H:%M}", f"{a['value']:.2f}", f"{a['z']:.1f}")
