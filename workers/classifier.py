@@ -243,3 +243,19 @@ def _on_signals(stop: Any) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def main() -> None:
+    """`python -m workers.classifier`: the worker without the CLI's other imports."""
+    from pipeline.settings import load_settings
+    from workers.logs import configure_logging
+    from workers.metrics_server import serve_metrics
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    serve_metrics(settings.metrics_port)
+    run_classifier(settings)
+
+
+if __name__ == "__main__":
+    main()

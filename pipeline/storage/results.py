@@ -23,8 +23,6 @@ ITEMS: Table = NewsItem.__table__  # type: ignore[assignment]  # declarative tab
 CLASSIFICATIONS: Table = ClassificationRow.__table__  # type: ignore[assignment]
 MENTIONS: Table = TickerMention.__table__  # type: ignore[assignment]
 MODELS: Table = ModelVersion.__table__  # type: ignore[assignment]
-# Below SQLite's 32,766 and Postgres' 65,535 bound parameters per statement.
-MAX_BOUND_PARAMETERS = 30_000
 
 
 @dataclass(frozen=True)
@@ -111,23 +109,19 @@ _SCORE_COLUMNS = (
 
 
 def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
-    """Multi-row INSERTs (one round trip per chunk) that skip rows already there."""
+    """One cached statement over all rows (SQLAlchemy batches it into multi-row VALUES);
+    rows already there are skipped. RETURNING counts the rows really inserted."""
     if not rows:
         return 0
-    chunk = max(1, MAX_BOUND_PARAMETERS // len(rows[0]))
-    inserted = 0
-    for start in range(0, len(rows), chunk):
-        statement = _insert_ignoring_conflicts(conn, table, rows[start : start + chunk])
-        inserted += max(conn.execute(statement).rowcount, 0)
-    return inserted
+    first_key = next(iter(table.primary_key.columns))
+    statement = _insert_ignoring_conflicts(conn, table).returning(first_key)
+    return len(conn.execute(statement, rows).all())
 
 
-def _insert_ignoring_conflicts(
-    conn: Connection, table: Table, rows: list[dict[str, Any]]
-) -> Insert:
+def _insert_ignoring_conflicts(conn: Connection, table: Table) -> Insert:
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).values(rows).on_conflict_do_nothing()
-    return sqlite.insert(table).values(rows).on_conflict_do_nothing()
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def _originals_first(items: Sequence[ScoredItem]) -> list[ScoredItem]:

@@ -112,7 +112,7 @@ class Worker:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", CLI, "worker", "classify"],
+            [sys.executable, "-m", "workers.classifier"],
             cwd=REPO,
             env=stack.env(FINSENT_METRICS_PORT=str(self.port), **env),
             stdout=self._log,

@@ -117,11 +117,7 @@ def test_classifications_of_a_new_model_sit_beside_the_old(engine: Engine) -> No
     assert versions == ["v1", "v2"]
 
 
-def test_large_batches_are_chunked_under_the_parameter_limit(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("pipeline.storage.results.MAX_BOUND_PARAMETERS", 100)
-    items = [item(str(i)) for i in range(25)]
-    written = store_batch(engine, ResultBatch(MODEL, items, T0), POLICY)
-    assert written.items == 25
-    assert count(engine, ITEMS) == 25
+def test_the_same_id_twice_in_one_batch_is_stored_once(engine: Engine) -> None:
+    written = store_batch(engine, ResultBatch(MODEL, [item("1"), item("1")], T0), POLICY)
+    assert (written.items, written.classifications, written.mentions) == (1, 1, 1)
+    assert count(engine, ITEMS) == 1
