@@ -30,8 +30,6 @@ if (( needs_servers )); then
     ts=$(date +%s)
     scripts/services.sh up
     say "services up in $(elapsed "$ts")"
-    export FINSENT_TEST_KAFKA_BOOTSTRAP="127.0.0.1:${FINSENT_KAFKA_PORT:-9092}"
-    export FINSENT_TEST_ADMIN_PG_URL="postgresql+psycopg://finsent:finsent@127.0.0.1:${FINSENT_PG_PORT:-5432}/finsent"
 fi
 
 status=0
