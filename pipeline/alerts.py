@@ -16,7 +16,7 @@ from sqlalchemy import Connection, insert, select, update
 from pipeline.detection import Verdict
 from pipeline.outbox import EndpointFilter, enabled_endpoints, record_event
 from pipeline.rules import Rule
-from pipeline.storage.alert_tables import OPEN_STATES, AlertRow
+from pipeline.storage.alert_tables import OPEN_STATES, AlertRow, WebhookDeliveryRow
 
 
 @dataclass(frozen=True)
@@ -177,3 +177,33 @@ def _notify(
     table = AlertRow.__table__
     row = dict(conn.execute(select(table).where(table.c.id == alert_id)).mappings().one())
     record_event(conn, row, event, notification_payload(row, event, now), now, endpoints)
+
+
+def list_alerts(
+    conn: Connection, *, states: Sequence[str] = (), limit: int = 50
+) -> list[dict[str, Any]]:
+    """Newest first, as plain rows (API and CLI render them)."""
+    table = AlertRow.__table__
+    query = select(table).order_by(table.c.opened_at.desc(), table.c.id.desc()).limit(limit)
+    if states:
+        query = query.where(table.c.state.in_(list(states)))
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def get_alert(conn: Connection, alert_id: int) -> dict[str, Any] | None:
+    table = AlertRow.__table__
+    row = conn.execute(select(table).where(table.c.id == alert_id)).mappings().one_or_none()
+    return None if row is None else dict(row)
+
+
+def silence_alert(conn: Connection, alert_id: int, until: datetime) -> int:
+    """Hold back this alert's notifications until `until`; queued ones are held back too."""
+    found = conn.execute(
+        update(AlertRow).where(AlertRow.id == alert_id).values(silenced_until=until)
+    ).rowcount
+    conn.execute(
+        update(WebhookDeliveryRow)
+        .where(WebhookDeliveryRow.alert_id == alert_id, WebhookDeliveryRow.status == "pending")
+        .values(status="silenced")
+    )
+    return found
