@@ -10,7 +10,6 @@ consumer lag must be back to 0.
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -33,7 +32,7 @@ from pipeline.webhooks import new_secret
 from tests.chaos import events, faults
 from tests.chaos.observe import DeadLetterTally, Storage, group_lag, read_storage
 from tests.chaos.receiver import FaultyAnswers, WebhookReceiver, running
-from tests.chaos.stack import REPO, Service
+from tests.chaos.stack import Service, process_env, worker_settings
 from tests.servers import (
     Servers,
     create_database,
@@ -156,48 +155,35 @@ class ChaosRun:
 
     def env(self, db_url: str, **extra: str) -> dict[str, str]:
         """The settings every process of the run shares, through the environment."""
-        base = {k: v for k, v in os.environ.items() if not k.startswith("FINSENT_")}
         plan = self.plan
-        settings = {
-            "CACHE_DIR": os.environ.get("FINSENT_CACHE_DIR", str(Path.home() / ".cache/finsent")),
-            "LOG_LEVEL": "INFO",
-            "KAFKA__BOOTSTRAP": self.servers.kafka_bootstrap,
-            "KAFKA__RAW_TOPIC": self.raw_topic,
-            "KAFKA__DLQ_TOPIC": self.dlq_topic,
-            "KAFKA__SCORED_TOPIC": f"{self.prefix}.scored",
-            "KAFKA__GROUP": self.group,
-            "KAFKA__SESSION_TIMEOUT_MS": str(plan.session_timeout_ms),
-            "KAFKA__HEARTBEAT_INTERVAL_MS": str(plan.session_timeout_ms // 4),
-            "KAFKA__MAX_POLL_INTERVAL_MS": str(plan.max_poll_interval_ms),
-            "DATABASE__URL": db_url,
-            "DATABASE__POOL_SIZE": "3",
-            "MODEL__BUNDLE": str(self.bundle),
-            "MODEL__INTRA_OP_THREADS": "1",
-            "BATCHING__MAX_BATCH_SIZE": "32",
-            "EVENTS__MAX_EVENT_BYTES": str(MAX_EVENT_BYTES),
-            "EVENTS__ALLOWED_SKEW_S": "0",
-            "EVENTS__LATENESS_HORIZON_S": "3600",
-            "CLASSIFIER__REVOKE_TIMEOUT_S": "3",
-            "CLASSIFIER__DRAIN_TIMEOUT_S": "10",
-            "CLASSIFIER__RETRY_BACKOFF_MAX_S": "1",
-            "TRENDS__WINDOW_S": "60",
-            "TRENDS__STEP_S": "5",
-            "TRENDS__SCOPES": '["ticker"]',
-            "ALERTS__BASELINE_WINDOWS": "4",
-            "ALERTS__MIN_BASELINE_WINDOWS": "2",
-            "ALERTS__MIN_COUNT_TICKER": "3",
-            "ALERTS__HOLD_STEPS": "2",
-            "ALERTS__RESOLVE_STEPS": "2",
-            "ALERTS__REPEAT_EVERY_S": "3600",
-            "WEBHOOKS__POLL_INTERVAL_S": "0.5",
-            "WEBHOOKS__TIMEOUT_S": str(WEBHOOK_TIMEOUT_S),
-            "WEBHOOKS__BACKOFF_BASE_S": "0.3",
-            "WEBHOOKS__BACKOFF_MAX_S": "2",
-            "WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true",
-        }
-        base.update({f"FINSENT_{k}": v for k, v in settings.items()})
-        base.update({"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **extra})
-        return base
+        settings = worker_settings(self.servers.kafka_bootstrap, self.prefix, db_url, self.bundle)
+        settings.update(
+            {
+                "LOG_LEVEL": "INFO",
+                "KAFKA__SESSION_TIMEOUT_MS": str(plan.session_timeout_ms),
+                "KAFKA__HEARTBEAT_INTERVAL_MS": str(plan.session_timeout_ms // 4),
+                "KAFKA__MAX_POLL_INTERVAL_MS": str(plan.max_poll_interval_ms),
+                "EVENTS__MAX_EVENT_BYTES": str(MAX_EVENT_BYTES),
+                "EVENTS__ALLOWED_SKEW_S": "0",
+                "EVENTS__LATENESS_HORIZON_S": "3600",
+                "CLASSIFIER__DRAIN_TIMEOUT_S": "10",
+                "TRENDS__WINDOW_S": "60",
+                "TRENDS__STEP_S": "5",
+                "TRENDS__SCOPES": '["ticker"]',
+                "ALERTS__BASELINE_WINDOWS": "4",
+                "ALERTS__MIN_BASELINE_WINDOWS": "2",
+                "ALERTS__MIN_COUNT_TICKER": "3",
+                "ALERTS__HOLD_STEPS": "2",
+                "ALERTS__RESOLVE_STEPS": "2",
+                "ALERTS__REPEAT_EVERY_S": "3600",
+                "WEBHOOKS__POLL_INTERVAL_S": "0.5",
+                "WEBHOOKS__TIMEOUT_S": str(WEBHOOK_TIMEOUT_S),
+                "WEBHOOKS__BACKOFF_BASE_S": "0.3",
+                "WEBHOOKS__BACKOFF_MAX_S": "2",
+                "WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true",
+            }
+        )
+        return process_env(settings, **extra)
 
     # ---- the run ---------------------------------------------------------------------------
 

@@ -47,6 +47,36 @@ def scrape(port: int) -> dict[str, float]:
     return samples
 
 
+def process_env(settings: dict[str, str], **extra: str) -> dict[str, str]:
+    """This environment minus any FINSENT_ variable, plus `settings` (names without the prefix)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINSENT_")}
+    cache = os.environ.get("FINSENT_CACHE_DIR", str(Path.home() / ".cache" / "finsent"))
+    env.update({"FINSENT_CACHE_DIR": cache, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"})
+    env.update({f"FINSENT_{k}": v for k, v in settings.items()})
+    env.update(extra)
+    return env
+
+
+def worker_settings(bootstrap: str, prefix: str, db_url: str, bundle: Path) -> dict[str, str]:
+    """A classifier worker on the topics `<prefix>.raw|dlq|scored` and group `<prefix>-c`."""
+    return {
+        "KAFKA__BOOTSTRAP": bootstrap,
+        "KAFKA__RAW_TOPIC": f"{prefix}.raw",
+        "KAFKA__DLQ_TOPIC": f"{prefix}.dlq",
+        "KAFKA__SCORED_TOPIC": f"{prefix}.scored",
+        "KAFKA__GROUP": f"{prefix}-classifier",
+        "KAFKA__SESSION_TIMEOUT_MS": "6000",
+        "KAFKA__HEARTBEAT_INTERVAL_MS": "1500",
+        "DATABASE__URL": db_url,
+        "DATABASE__POOL_SIZE": "3",
+        "MODEL__BUNDLE": str(bundle),
+        "MODEL__INTRA_OP_THREADS": "1",
+        "BATCHING__MAX_BATCH_SIZE": "32",
+        "CLASSIFIER__REVOKE_TIMEOUT_S": "3",
+        "CLASSIFIER__RETRY_BACKOFF_MAX_S": "1",
+    }
+
+
 @dataclass
 class Service:
     """One worker process; `start` again after a kill to restart it with the same settings."""
