@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import (
@@ -73,6 +73,16 @@ class NewsEvent(BaseModel):
             raise ValueError(f"must be a string, got {type(v).__name__}")
         if isinstance(v, str) and "\x00" in v:
             raise ValueError("contains a NUL byte")
+        return v
+
+    @field_validator("published_at")
+    @classmethod
+    def _representable_in_utc(cls, v: datetime) -> datetime:
+        # Stored and compared in UTC: year 1 at +01:00 would become a BC date there.
+        try:
+            v.astimezone(UTC)
+        except OverflowError as e:
+            raise ValueError("published_at is out of range once converted to UTC") from e
         return v
 
     @field_validator("schema_version")

@@ -55,7 +55,17 @@ aware_times = st.datetimes(
     st.integers(min_value=-14 * 60 + 1, max_value=14 * 60 - 1),
 )
 time_texts = aware_times.map(datetime.isoformat) | st.sampled_from(
-    ["2026-11-28", "2026-11-28T10:00:00", "yesterday", "", "2026-13-01T00:00:00Z", "0"]
+    [
+        "2026-11-28",
+        "2026-11-28T10:00:00",
+        "yesterday",
+        "",
+        "2026-13-01T00:00:00Z",
+        "0",
+        # Valid ISO-8601 that leaves the representable range once moved to UTC.
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+    ]
 )
 tickers = st.lists(
     st.sampled_from(["AAPL", "brk-a", "RDS.B", "$TSLA", "TOOLONGSYMBOL", "1ABC", "", "A.BCD"])
