@@ -75,17 +75,17 @@ function drawTrend(data) {
   }
   const path = data.points.map((p, i) => `${i ? "L" : "M"}${x(p.bucket) + width / 2},${yScore(p.mean_score)}`).join(" ");
   if (path) svg.appendChild(el("svg:path", { d: path, fill: "none", stroke: "#1e88e5", "stroke-width": 2 }));
-  for (const a of data.alerts) drawAlertMarker(svg, a, x, T, H - B);
+  for (const a of data.alerts) drawAlertMarker(svg, a, x, [L, W - R, T, H - B]);
   svg.appendChild(el("svg:text", { x: L, y: H - 8, "font-size": 11 }, fmtTime(data.start)));
   svg.appendChild(el("svg:text", { x: W - R, y: H - 8, "font-size": 11, "text-anchor": "end" }, fmtTime(data.end)));
   box.appendChild(svg);
   document.getElementById("trend-scope").textContent = `${data.scope} · ${data.points.length} ${data.period} points`;
 }
 
-function drawAlertMarker(svg, alert, x, top, bottom) {
+function drawAlertMarker(svg, alert, x, [left, right, top, bottom]) {
   const at = alert.fired_at || alert.opened_at;
   const px = x(at);
-  if (!Number.isFinite(px)) return;
+  if (!Number.isFinite(px) || px < left || px > right) return; // outside the shown range
   const group = el("svg:g", { class: "alert-marker", "data-alert": alert.alert_id, cursor: "pointer" });
   group.appendChild(el("svg:line", { x1: px, x2: px, y1: top, y2: bottom, stroke: "#b71c1c", "stroke-dasharray": "4 3" }));
   group.appendChild(el("svg:path", { d: `M${px - 6},${top} L${px + 6},${top} L${px},${top + 10} Z`, fill: "#b71c1c" }));
@@ -206,6 +206,8 @@ async function refresh() {
 function start() {
   readFragment();
   document.getElementById("controls").addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
+  // A range picked here replaces the one the address gave.
+  document.getElementById("range").addEventListener("change", () => { state.from = state.to = null; });
   document.getElementById("token-form").addEventListener("submit", (e) => {
     e.preventDefault();
     sessionStorage.setItem("finsent-token", document.getElementById("token").value);
