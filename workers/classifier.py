@@ -49,7 +49,11 @@ class StreamProcessor:
         self._committer = Committer(self._commit_offsets)
         self._carry: deque[Message[RawRecord]] = deque()
         self._consumed: dict[Partition, int] = {}
+        self._first_fetched: dict[Partition, int] = {}
+        self._rewind: dict[Partition, int] = {}
         self._paused = False
+        self._in_rebalance = False
+        self._deferred: dict[TopicPartition, OffsetAndMetadata] = {}
         self._stopping = threading.Event()
         self._lag_at = 0.0
 
@@ -70,6 +74,7 @@ class StreamProcessor:
             self._chain.poll()
         self._feed()
         records = self._consumer.poll(timeout_ms=self._poll_timeout_ms())
+        self._commit_deferred()
         self._accept(records)
         self._feed()
         if time.monotonic() - self._lag_at >= LAG_EVERY_S:
@@ -87,6 +92,7 @@ class StreamProcessor:
             for record in batch:
                 self._carry.append(_message(partition, record))
             if batch:
+                self._first_fetched.setdefault(partition, batch[0].offset)
                 self._consumed[partition] = batch[-1].offset + 1
                 self._metrics.uncommitted.inc(len(batch))
 
@@ -118,11 +124,22 @@ class StreamProcessor:
 
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        # A partition kept across the rebalance keeps its fetch position: rewind it past
+        # the work that was dropped, or those messages would be skipped.
+        for tp in assigned:
+            start = self._rewind.get(Partition(tp.topic, tp.partition))
+            if start is not None:
+                self._consumer.seek(tp, start)
+        self._rewind = {}
         self._chain = build_chain(self._deps, self._committer)
 
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
         log.info("revoked %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
-        self._drain(self._settings.classifier.revoke_timeout_s, "rebalance")
+        self._in_rebalance = True
+        try:
+            self._drain(self._settings.classifier.revoke_timeout_s, "rebalance")
+        finally:
+            self._in_rebalance = False
 
     def _drain(self, timeout: float, why: str) -> None:
         """Finish in-flight work within `timeout` (rows, then offsets), then drop the rest."""
@@ -132,23 +149,52 @@ class StreamProcessor:
             chain.join(timeout)
             chain.terminate()
         dropped = len(self._carry)
+        self._rewind = self._unfinished_starts()
         self._carry.clear()
         self._consumed.clear()
+        self._first_fetched.clear()
+        if self._paused:
+            self._consumer.resume(*self._consumer.paused())
         self._paused = False
         for gauge in (self._metrics.in_flight, self._metrics.uncommitted, self._metrics.paused):
             gauge.set(0)
         log.info("%s: chain drained (%d fetched messages left uncommitted)", why, dropped)
+
+    def _unfinished_starts(self) -> dict[Partition, int]:
+        """Per partition with uncommitted fetched messages, the first such offset."""
+        starts = {}
+        for partition, consumed in self._consumed.items():
+            start = max(
+                self._committer.committed.get(partition, -1), self._first_fetched[partition]
+            )
+            if consumed > start:
+                starts[partition] = start
+        return starts
 
     def _commit_offsets(self, offsets: Mapping[Partition, int]) -> None:
         request = {
             TopicPartition(p.topic, p.index): OffsetAndMetadata(offset, "", -1)
             for p, offset in offsets.items()
         }
+        if self._in_rebalance:
+            # kafka-python runs rebalance callbacks on its IO thread, where commits are
+            # refused; these go out right after the poll (a late commit only means replay).
+            self._deferred.update(request)
+            return
         try:
             self._consumer.commit(request)
         except KafkaError as e:
             # The rows are stored; a lost commit only means a harmless replay.
             log.warning("offset commit failed (will be replayed): %s", e)
+
+    def _commit_deferred(self) -> None:
+        if not self._deferred:
+            return
+        deferred, self._deferred = self._deferred, {}
+        try:
+            self._consumer.commit(deferred)
+        except KafkaError as e:
+            log.warning("offset commit after rebalance failed (will be replayed): %s", e)
 
     def _report_lag(self) -> None:
         self._lag_at = time.monotonic()

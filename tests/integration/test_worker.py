@@ -289,5 +289,5 @@ def test_two_workers_split_six_partitions_and_one_takes_over(stack: Stack, worke
 
 
 def _last_assignment(worker: Worker) -> int:
-    lines = [line for line in worker.log().splitlines() if "workers.classifier: assigned" in line]
+    lines = [line for line in worker.log().splitlines() if ": assigned [" in line]
     return lines[-1].count("[") - 1 if lines else -1
