@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes (once) the project's virtualenv in the cache dir and links it to ./.venv.
-# The venv is keyed by a hash of pyproject.toml: a changed dependency list builds a new one.
+# The venv is keyed by a hash of pyproject's dependency lists: a changed list builds a new one.
 #   scripts/venv.sh            # runtime + train + dev extras
 #   FINSENT_EXTRAS=train scripts/venv.sh
 set -euo pipefail
@@ -12,7 +12,8 @@ PYTHON="${FINSENT_PYTHON:-python3}"
 
 log() { printf '[venv] %s\n' "$*" >&2; }
 
-key=$( (cat "$ROOT/pyproject.toml"; echo "$FINSENT_EXTRAS"; "$PYTHON" --version) | sha256sum | cut -c1-12)
+deps=$("$PYTHON" -c 'import json, sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; print(json.dumps([p["dependencies"], p.get("optional-dependencies", {})], sort_keys=True))' "$ROOT/pyproject.toml")
+key=$( (echo "$deps"; echo "$FINSENT_EXTRAS"; "$PYTHON" --version) | sha256sum | cut -c1-12)
 venv="$FINSENT_CACHE_DIR/venv-$key"
 mkdir -p "$FINSENT_CACHE_DIR"
 
