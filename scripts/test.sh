@@ -32,6 +32,13 @@ if (( needs_servers )); then
     say "services up in $(elapsed "$ts")"
 fi
 
+for tier in "${TIERS[@]}"; do
+    if [[ $tier == e2e ]] && ! command -v chromium >/dev/null; then
+        say "installing Debian's chromium for the browser test"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+done
+
 status=0
 run_tier() {
     local tier=$1 ts
