@@ -6,13 +6,28 @@ crash or a rebalance is harmless; works on PostgreSQL and SQLite alike.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Table,
+    select,
+)
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.errors import StorageError
@@ -109,19 +124,60 @@ _SCORE_COLUMNS = (
 
 
 def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
-    """One cached statement over all rows (SQLAlchemy batches it into multi-row VALUES);
-    rows already there are skipped. RETURNING counts the rows really inserted."""
+    """Insert rows, skipping those already there; returns how many were really inserted."""
     if not rows:
         return 0
+    if conn.dialect.name == "postgresql":
+        return _insert_unnest(conn, table, rows)
     first_key = next(iter(table.primary_key.columns))
-    statement = _insert_ignoring_conflicts(conn, table).returning(first_key)
+    statement = sqlite.insert(table).on_conflict_do_nothing().returning(first_key)
     return len(conn.execute(statement, rows).all())
 
 
-def _insert_ignoring_conflicts(conn: Connection, table: Table) -> Insert:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
+def _insert_unnest(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
+    # One short statement with one array per column: parsed and planned once, whatever
+    # the batch size (a multi-row VALUES text is re-parsed by the driver every batch).
+    sql, columns = _unnest_statement(table)
+    arrays = tuple([_pg_value(row.get(c.name), c) for row in rows] for c in columns)
+    return len(conn.exec_driver_sql(sql, arrays).all())
+
+
+@functools.cache
+def _unnest_statement(table: Table) -> tuple[str, tuple[Column[Any], ...]]:
+    columns = tuple(table.columns)
+    names = ", ".join(c.name for c in columns)
+    arrays = ", ".join(f"%s::{_pg_array_type(c)}[]" for c in columns)
+    picks = ", ".join(f"u.{c.name}::json" if _is_json(c) else f"u.{c.name}" for c in columns)
+    key = next(iter(table.primary_key.columns)).name
+    sql = (
+        f"INSERT INTO {table.name} ({names}) SELECT {picks} FROM unnest({arrays}) AS u({names}) "
+        f"ON CONFLICT DO NOTHING RETURNING {key}"
+    )
+    return sql, columns
+
+
+def _is_json(column: Column[Any]) -> bool:
+    return isinstance(column.type, JSON)
+
+
+def _pg_array_type(column: Column[Any]) -> str:
+    kind = column.type
+    if _is_json(column) or isinstance(kind, String):
+        return "text"
+    for sa_type, pg in (
+        (DateTime, "timestamptz"),
+        (Boolean, "bool"),
+        (BigInteger, "int8"),
+        (Integer, "int4"),
+        (Float, "float8"),
+    ):
+        if isinstance(kind, sa_type):
+            return pg
+    raise TypeError(f"no array type for {column.table.name}.{column.name} ({kind})")
+
+
+def _pg_value(value: Any, column: Column[Any]) -> Any:
+    return json.dumps(value) if value is not None and _is_json(column) else value
 
 
 def _originals_first(items: Sequence[ScoredItem]) -> list[ScoredItem]:
