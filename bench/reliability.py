@@ -24,8 +24,9 @@ from typing import Any
 
 from bench.fuzz import git_sha
 from bench.fuzz import run as run_fuzz
-from tests.chaos.harness import ChaosPlan, ChaosRun
+from tests.chaos.harness import ChaosRun
 from tests.chaos.negative_control import run_negative_control
+from tests.chaos.plan import ChaosPlan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,6 +137,7 @@ def passed(result: dict[str, Any]) -> bool:
         and result["dlq_found"] == result["dlq_expected"]
         and chaos["dlq_unexpected"] == 0
         and result["notifications_delivered"] == result["notifications_expected"]
+        and chaos["outbox_undelivered"] == 0
         and chaos["final_lag"] == 0
         and result["fuzz_crashes"] == 0
         and result["negative_control_failed"]

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from pipeline.topics import ensure_topics
 from pipeline.webhooks import new_secret
 from tests.chaos import events, faults
 from tests.chaos.observe import DeadLetterTally, Storage, group_lag, read_storage
+from tests.chaos.plan import ChaosPlan, ChaosReport
 from tests.chaos.receiver import FaultyAnswers, WebhookReceiver, running
 from tests.chaos.stack import Service, process_env, worker_settings
 from tests.servers import (
@@ -49,80 +49,6 @@ PROVIDER = "finsent_classifier_active_provider"
 IN_FLIGHT = "finsent_classifier_batches_in_flight"
 UNCOMMITTED = "finsent_classifier_uncommitted_messages"
 LEADER = "finsent_scheduler_leader"
-
-
-@dataclass(frozen=True)
-class ChaosPlan:
-    """How big a run is and which faults it injects (each spread over the production)."""
-
-    run: str
-    events: int
-    bad_events: int
-    worker_kills: int
-    postgres_restarts: int = 1
-    broker_restarts: int = 1
-    freezes: int = 1
-    leader_kills: int = 1
-    notifier_kills: int = 0
-    spikes: int = 2
-    rate: float = 50.0
-    max_poll_interval_ms: int = 8_000
-    session_timeout_ms: int = 6_000
-    quiesce_timeout_s: float = 300.0
-    seed: int = 7
-
-    def fault_names(self) -> list[str]:
-        """Faults interleaved so that no two of a kind come back to back."""
-        counts = {
-            "kill_worker": self.worker_kills,
-            "restart_postgres": self.postgres_restarts,
-            "freeze_postgres": self.freezes,
-            "restart_broker": self.broker_restarts,
-            "kill_leader": self.leader_kills,
-            "kill_notifier": self.notifier_kills,
-        }
-        order: list[str] = []
-        while any(counts.values()):
-            for name in counts:
-                if counts[name]:
-                    order.append(name)
-                    counts[name] -= 1
-        return order
-
-
-@dataclass
-class ChaosReport:
-    run: str
-    events: int = 0
-    good_events: int = 0
-    bad_events: int = 0
-    worker_kills: int = 0
-    kills_with_batch_in_flight: int = 0
-    postgres_restarts: int = 0
-    postgres_freezes: int = 0
-    broker_restarts: int = 0
-    leader_kills: int = 0
-    notifier_kills: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    unexpected_items: int = 0
-    dlq_expected: int = 0
-    dlq_found: int = 0
-    dlq_unexpected: int = 0
-    dlq_records: int = 0
-    dlq_without_reason: int = 0
-    notifications_expected: int = 0
-    notifications_delivered: int = 0
-    notifications_retried: int = 0
-    retries_with_changed_body: int = 0
-    alerts_fired: int = 0
-    final_lag: int | None = None
-    quiesced: bool = False
-    seconds: float = 0.0
-    fault_log: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class ChaosRun:
@@ -392,6 +318,14 @@ class ChaosRun:
 
     # ---- quiescence and the count ----------------------------------------------------------
 
+    def expected_notifications(self) -> set[tuple[str, str]]:
+        """Each spike ticker fires once and resolves once."""
+        return {
+            (f"ticker:SPK{n}", kind)
+            for n in range(self.plan.spikes)
+            for kind in ("alert.firing", "alert.resolved")
+        }
+
     def expected_ids(self) -> set[str]:
         return {r.item_id for r in self.outbound if r.good and r.item_id}
 
@@ -409,7 +343,10 @@ class ChaosRun:
                 tally.refresh()
                 storage = _try_read(engine)
                 lag = group_lag(self.servers.kafka_bootstrap, self.group, self.raw_topic)
-                quiet = storage is not None and _quiet(storage, expected, dead, tally, lag)
+                notified = self.expected_notifications() <= receiver.accepted_notifications()
+                quiet = (
+                    storage is not None and notified and _quiet(storage, expected, dead, tally, lag)
+                )
                 if storage is not None and (quiet or time.monotonic() > deadline):
                     self.report.quiesced = quiet
                     self.report.final_lag = lag
@@ -451,9 +388,13 @@ class ChaosRun:
         report.alerts_fired = storage.alerts_fired
         accepted = receiver.accepted_ids()
         by_id = receiver.by_id()
-        report.notifications_expected = len(storage.deliveries)
-        report.notifications_delivered = sum(
-            status == "delivered" and wid in accepted for wid, status in storage.deliveries.items()
+        designed = self.expected_notifications()
+        report.notifications_expected = len(designed)
+        report.notifications_delivered = len(designed & receiver.accepted_notifications())
+        report.outbox_deliveries = len(storage.deliveries)
+        report.outbox_undelivered = sum(
+            status != "delivered" or wid not in accepted
+            for wid, status in storage.deliveries.items()
         )
         report.notifications_retried = sum(len(by_id.get(w, [])) > 1 for w in storage.deliveries)
         report.retries_with_changed_body = sum(

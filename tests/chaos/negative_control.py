@@ -16,8 +16,9 @@ from pydantic import SecretStr
 from pipeline.settings import DatabaseSettings
 from pipeline.storage.db import make_engine
 from tests.chaos import events
-from tests.chaos.harness import ChaosPlan, ChaosRun, has_provider
+from tests.chaos.harness import ChaosRun, has_provider
 from tests.chaos.observe import Storage, group_lag, read_storage
+from tests.chaos.plan import ChaosPlan
 from tests.chaos.stack import Service
 from tests.servers import Servers
 

@@ -81,9 +81,11 @@ class WebhookReceiver:
     def accepted_ids(self) -> set[str]:
         return {i for i, reqs in self.by_id().items() if any(r.accepted for r in reqs)}
 
-    def event_types(self) -> dict[str, str]:
-        """webhook-id → the notification's type (alert.firing, alert.resolved, ...)."""
-        return {i: json.loads(reqs[0].body)["type"] for i, reqs in self.by_id().items()}
+    def accepted_notifications(self) -> set[tuple[str, str]]:
+        """(scope, type) of every notification accepted, e.g. ("ticker:X", "alert.firing")."""
+        with self._lock:
+            bodies = [json.loads(r.body) for r in self.requests if r.accepted]
+        return {(b["data"]["scope"], b["type"]) for b in bodies}
 
 
 @contextmanager

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.bundle import ModelBundle
-from tests.chaos.harness import ChaosPlan, ChaosRun
+from tests.chaos.harness import ChaosRun
 from tests.chaos.negative_control import run_negative_control
+from tests.chaos.plan import ChaosPlan
 from tests.servers import Servers
 
 CI_PLAN = ChaosPlan(
@@ -50,8 +51,10 @@ def test_faults_lose_nothing_double_nothing_and_deliver_everything(
     assert report.dlq_records >= report.dlq_found, summary
     assert report.dlq_without_reason == 0, summary
     assert report.alerts_fired >= 1, summary
-    assert report.notifications_expected >= 2, summary
+    assert report.notifications_expected == 2 * CI_PLAN.spikes, summary
     assert report.notifications_delivered == report.notifications_expected, summary
+    assert report.outbox_deliveries >= report.notifications_expected, summary
+    assert report.outbox_undelivered == 0, summary
     assert report.notifications_retried >= 1, summary
     assert report.retries_with_changed_body == 0, summary
     assert report.final_lag == 0, summary
