@@ -44,7 +44,9 @@ class ClassifierMetrics:
             buckets=_SECONDS,
             registry=registry,
         )
-        self.rows = Counter(p + "rows", "Rows inserted (conflicts skipped), by table", ["table"], registry=registry)
+        self.rows = Counter(
+            p + "rows", "Rows inserted (conflicts skipped), by table", ["table"], registry=registry
+        )
         self.write_failures = Counter(
             p + "write_failures", "Failed batch writes (retried)", registry=registry
         )
