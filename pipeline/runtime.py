@@ -88,6 +88,10 @@ class ModelRuntime:
         """Tokens per text after truncation (what a batch costs the model)."""
         return [len(ids) for ids in self._encoder.token_ids(texts)]
 
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """The token ids the model sees for each text (preprocessed, truncated)."""
+        return self._encoder.token_ids(texts)
+
     def classify(self, texts: Sequence[str]) -> list[Prediction]:
         """One prediction per text, in input order."""
         if not texts:

@@ -149,6 +149,14 @@ app.add_typer(alerts_cli.alerts_app, name="alerts")
 app.command("backtest")(alerts_cli.backtest)
 
 
+from workers import model_cli  # noqa: E402  - the model: train, evaluate, export (issue 3)
+
+app.command("train")(model_cli.train)
+app.command("evaluate")(model_cli.evaluate)
+app.command("export")(model_cli.export)
+app.add_typer(model_cli.model_app, name="model")
+
+
 def main() -> None:
     app(prog_name="finsent")
 

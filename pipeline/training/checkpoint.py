@@ -63,7 +63,7 @@ class Checkpoint:
         for shard in self.meta["weights"]:
             stored.update(load_file(str(self.path / shard)))
         model.load_state_dict(_join_parts(stored))
-        return model.eval()
+        return model.float().eval()  # a config saved from an fp16 base may say float16
 
 
 def save_checkpoint(
@@ -74,15 +74,23 @@ def save_checkpoint(
     dev: list[LabeledRow],
     meta: dict[str, Any],
     dtype: WeightsDtype = "float32",
-    shard_mb: int = 15,
+    shard_bytes: int = 15 * 2**20,
 ) -> Checkpoint:
     """Writes a checkpoint directory (replacing its files) and returns it."""
     path.mkdir(parents=True, exist_ok=True)
     model.config.save_pretrained(str(path))
     shutil.copyfile(tokenizer, path / TOKENIZER_NAME)
     write_rows(path / DEV_NAME, dev)
-    shards = _save_shards(path, model, dtype, shard_mb * 1024 * 1024)
+    shards = _save_shards(path, model, dtype, max(shard_bytes, 1024))
     full = {**meta, "weights": shards, "weights_dtype": dtype}
+    (path / META_NAME).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+    return Checkpoint(path, full)
+
+
+def update_meta(path: Path, meta: dict[str, Any]) -> Checkpoint:
+    """Rewrites the metadata of a saved checkpoint (its weights list is kept)."""
+    current = Checkpoint.open(path).meta
+    full = {**meta, "weights": current["weights"], "weights_dtype": current["weights_dtype"]}
     (path / META_NAME).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
     return Checkpoint(path, full)
 

@@ -34,10 +34,11 @@ from pipeline.bundle import (
 from pipeline.encoding import TextEncoder
 from pipeline.errors import ModelError
 from pipeline.preprocessing import PREPROCESSING_ID
-from pipeline.runtime import ModelRuntime
+from pipeline.runtime import PrecisionChoice
 from pipeline.training.checkpoint import Checkpoint
 from pipeline.training.data import LabeledRow
-from pipeline.training.metrics import agreement, task_metrics
+from pipeline.training.evaluate import predict_labels, score_rows
+from pipeline.training.metrics import agreement
 from pipeline.training.model import MultiTaskClassifier
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,8 @@ def _choose_cpu_model(
     if not dev:
         reason = "no dev split to check int8 against; fp32 serves CPU"
         return ServingChoice(cpu="fp32", gpu=gpu, reason=reason), {}
-    scores = {p: _dev_predictions(bundle, dev, p) for p in ("fp32", "int8")}
+    precisions: tuple[PrecisionChoice, ...] = ("fp32", "int8")
+    scores = {p: _dev_predictions(bundle, dev, p) for p in precisions}
     dev_metrics = {p: {t: _summary(m) for t, m in s[0].items()} for p, s in scores.items()}
     agree = {t: agreement(scores["fp32"][1][t], scores["int8"][1][t]) for t in scores["fp32"][1]}
     drops = {
@@ -237,27 +239,10 @@ def _choose_cpu_model(
 
 
 def _dev_predictions(
-    bundle: ModelBundle, dev: list[LabeledRow], precision: str
+    bundle: ModelBundle, dev: list[LabeledRow], precision: PrecisionChoice
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[int]]]:
-    from pipeline.labels import SENTIMENTS
-
-    runtime = ModelRuntime(bundle, provider="cpu", precision=precision)  # type: ignore[arg-type]
-    try:
-        predictions = runtime.classify([row.text for row in dev])
-    finally:
-        runtime.close()
-    topics = bundle.manifest.labels.topics
-    predicted = {
-        "topic": [topics.index(p.topic) for p in predictions],
-        "sentiment": [SENTIMENTS.index(p.sentiment) for p in predictions],
-    }
-    metrics: dict[str, dict[str, Any]] = {}
-    for task, names in (("topic", topics), ("sentiment", SENTIMENTS)):
-        labeled = [(i, getattr(r, task)) for i, r in enumerate(dev) if getattr(r, task) is not None]
-        if labeled:
-            truth = [t for _, t in labeled]
-            metrics[task] = task_metrics(truth, [predicted[task][i] for i, _ in labeled], names)
-    return metrics, predicted
+    predicted, _ = predict_labels(bundle.path, [row.text for row in dev], precision)
+    return score_rows(dev, predicted, bundle.manifest.labels.topics), predicted
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, float]:

@@ -22,11 +22,16 @@ class MultiTaskClassifier(nn.Module):
         self.sentiment_head = nn.Linear(hidden_size, sentiments)
 
     @classmethod
-    def from_base(cls, base: Path, topics: int, sentiments: int) -> MultiTaskClassifier:
-        """A fresh model on a pretrained local BERT-family checkpoint (never downloads)."""
+    def from_base(
+        cls, base: Path, topics: int, sentiments: int, attention: str = "eager"
+    ) -> MultiTaskClassifier:
+        """A fresh fp32 model on a local BERT-family checkpoint (never downloads).
+
+        `attention` = "sdpa" trains faster on GPUs; export always rebuilds with "eager".
+        """
         encoder = AutoModel.from_pretrained(
-            str(base), local_files_only=True, attn_implementation="eager", add_pooling_layer=False
-        )
+            str(base), local_files_only=True, attn_implementation=attention, add_pooling_layer=False
+        ).float()  # newer transformers keep a checkpoint's (possibly fp16) dtype
         return cls(encoder, encoder.config.hidden_size, topics, sentiments)
 
     @classmethod

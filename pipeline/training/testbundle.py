@@ -55,8 +55,9 @@ _TOPIC_PHRASES = {
 }
 
 
-def build_test_bundle(out_dir: Path) -> Path:
-    """Builds the tiny bundle into `out_dir` (replacing it) and returns its path."""
+def build_test_bundle(out_dir: Path, checkpoint_dir: Path | None = None) -> Path:
+    """Builds the tiny bundle into `out_dir` and returns its path; keeps the torch
+    checkpoint in `checkpoint_dir` when given (parity tests compare against it)."""
     with tempfile.TemporaryDirectory(prefix="finsent-testbundle-") as tmp:
         work = Path(tmp)
         corpus = _write_corpus(work / "corpus.jsonl", random.Random(0))
@@ -74,24 +75,35 @@ def build_test_bundle(out_dir: Path) -> Path:
             seed=0,
             threads=1,
         )
-        result = train(config, work / "checkpoint")
+        result = train(config, checkpoint_dir or work / "checkpoint")
         export_bundle(result.checkpoint.path, out_dir, ExportOptions())
     return out_dir
 
 
 def cached_test_bundle(cache_root: Path) -> ModelBundle:
-    """The test bundle, built once per version of the code that makes it."""
+    """The test bundle, built once per version of the code that makes it.
+
+    Its checkpoint sits beside it, in `checkpoint_of_test_bundle(bundle.path)`.
+    """
     target = cache_root / f"test-bundle-{_code_key()}"
-    if (target / "manifest.json").is_file():
+    if (target / "manifest.json").is_file() and checkpoint_of_test_bundle(target).is_dir():
         return ModelBundle.load(target)
     cache_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".test-bundle-", dir=cache_root))
-    build_test_bundle(staging)
+    build_test_bundle(staging / "bundle", staging / "checkpoint")
     try:
-        os.rename(staging, target)  # atomic: a concurrent build of the same key wins or loses
+        # Renames are atomic: a concurrent build of the same key wins or loses whole.
+        os.rename(staging / "checkpoint", checkpoint_of_test_bundle(target))
+        os.rename(staging / "bundle", target)
     except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
+        pass
+    shutil.rmtree(staging, ignore_errors=True)
     return ModelBundle.load(target)
+
+
+def checkpoint_of_test_bundle(bundle_path: Path) -> Path:
+    """Where the torch checkpoint of a cached test bundle is kept."""
+    return bundle_path.with_name(bundle_path.name + ".checkpoint")
 
 
 def _write_corpus(path: Path, rng: random.Random) -> Path:

@@ -7,7 +7,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pipeline.encoding import TextEncoder
 from pipeline.labels import SENTIMENTS, TOPICS
 from pipeline.preprocessing import PREPROCESSING_ID
-from pipeline.training.checkpoint import Checkpoint, WeightsDtype, save_checkpoint
+from pipeline.training.checkpoint import Checkpoint, WeightsDtype, save_checkpoint, update_meta
 from pipeline.training.data import DataSource, LabeledRow, LabelMap, dev_split, load_rows
 from pipeline.training.metrics import selection_score, task_metrics
 from pipeline.training.model import (
@@ -93,32 +93,41 @@ def train(config: TrainConfig, out: Path) -> TrainResult:
     train_rows, dev_rows = dev_split(rows, config.dev_fraction, config.seed)
     encoder = TextEncoder(config.base / "tokenizer.json", config.max_length)
     train_set, dev_set = _encode(encoder, train_rows), _encode(encoder, dev_rows)
-    model = MultiTaskClassifier.from_base(config.base, len(TOPICS), len(SENTIMENTS)).to(device)
+    attention = "sdpa" if device.type == "cuda" else "eager"
+    model = MultiTaskClassifier.from_base(config.base, len(TOPICS), len(SENTIMENTS), attention)
+    model.to(device)
     if config.freeze_embeddings:
         embeddings = model.encoder.get_input_embeddings()  # type: ignore[operator]
         embeddings.weight.requires_grad_(False)
-    best, history = _fit(model, config, train_set, dev_set, encoder, device)
-    model.load_state_dict(best["state"])
-    meta = _meta(config, len(train_rows), len(dev_rows), best, history, started)
-    checkpoint = save_checkpoint(
-        out,
-        model,
-        tokenizer=config.base / "tokenizer.json",
-        dev=dev_rows,
-        meta=meta,
-        dtype=config.weights_dtype,
-    )
+    sizes = (len(train_rows), len(dev_rows))
+
+    def save_best(best: dict[str, Any], history: list[dict[str, float]]) -> None:
+        # Saved on every improvement, so an interrupted run still leaves its best epoch.
+        meta = _meta(config, sizes, best, history, started)
+        save_checkpoint(
+            out,
+            model,
+            tokenizer=config.base / "tokenizer.json",
+            dev=dev_rows,
+            meta=meta,
+            dtype=config.weights_dtype,
+        )
+
+    best, history = _fit(model, config, (train_set, dev_set), encoder, device, save_best)
+    meta = _meta(config, sizes, best, history, started)
+    checkpoint = update_meta(out, meta)
     return TrainResult(checkpoint, best["epoch"], best["metrics"], history, meta["train_wall_s"])
 
 
 def _fit(
     model: MultiTaskClassifier,
     config: TrainConfig,
-    train_set: _Encoded,
-    dev_set: _Encoded,
+    data: tuple[_Encoded, _Encoded],
     encoder: TextEncoder,
     device: torch.device,
+    save_best: Callable[[dict[str, Any], list[dict[str, float]]], None],
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    train_set, dev_set = data
     rng = random.Random(config.seed)
     steps_per_epoch = math.ceil(len(train_set.ids) / config.batch_size)
     total = steps_per_epoch * config.epochs
@@ -126,7 +135,7 @@ def _fit(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _warmup_then_decay(max(1, round(total * config.warmup_ratio)), total)
     )
-    best: dict[str, Any] = {"score": -1.0, "epoch": 0, "metrics": {}, "state": None}
+    best: dict[str, Any] = {"score": -float("inf"), "epoch": 0, "metrics": {}}
     history: list[dict[str, float]] = []
     with _progress() as progress:
         task = progress.add_task("training", total=total)
@@ -144,8 +153,8 @@ def _fit(
             )
             log.info("epoch %d: train loss %.4f, dev score %.4f", epoch, np.mean(losses), score)
             if score > best["score"]:
-                state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-                best = {"score": score, "epoch": epoch, "metrics": metrics, "state": state}
+                best = {"score": score, "epoch": epoch, "metrics": metrics}
+                save_best(best, history)
     return best, history
 
 
@@ -262,8 +271,7 @@ def _warmup_then_decay(warmup: int, total: int) -> Any:
 
 def _meta(
     config: TrainConfig,
-    train_rows: int,
-    dev_rows: int,
+    sizes: tuple[int, int],
     best: dict[str, Any],
     history: list[dict[str, float]],
     started: float,
@@ -277,8 +285,9 @@ def _meta(
         "base": {"name": base_name(config.base), **encoder_config},
         "training": {
             "data": [source.describe() for source in config.sources],
-            "rows_train": train_rows,
-            "rows_dev": dev_rows,
+            "device": config.device,
+            "rows_train": sizes[0],
+            "rows_dev": sizes[1],
             "best_epoch": best["epoch"],
             "history": history,
             "hyperparameters": config.hyperparameters(),

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from pipeline.bundle import ModelBundle  # noqa: E402
+from pipeline.encoding import TextEncoder  # noqa: E402
+from pipeline.preprocessing import preprocess  # noqa: E402
+from pipeline.runtime import ModelRuntime  # noqa: E402
+from pipeline.training.data import (  # noqa: E402
+    DataFileError,
+    DataSource,
+    LabeledRow,
+    dev_split,
+    load_rows,
+)
+from pipeline.training.model import IGNORE, multitask_loss  # noqa: E402
+
+
+def _write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def test_loads_csv_names_and_jsonl_ids(tmp_path: Path) -> None:
+    csv_file = _write(
+        tmp_path, "a.csv", 'text,sentiment,topic\n"Oil, up",Bullish,Energy | Oil\nx,negative,\n'
+    )
+    jsonl = _write(
+        tmp_path, "b.jsonl", '{"text": "Fed", "topic": 1}\n\n{"text": "IPO", "topic": "ipo"}\n'
+    )
+    rows = load_rows([DataSource(csv_file), DataSource(jsonl)])
+    assert rows == [
+        LabeledRow("Oil, up", 6, 2),
+        LabeledRow("x", None, 0),
+        LabeledRow("Fed", 1, None),
+        LabeledRow("IPO", 11, None),
+    ]
+
+
+def test_maps_a_label_column_with_twitter_financial_ids(tmp_path: Path) -> None:
+    path = _write(tmp_path, "sent.csv", "text,label\nbear,0\nbull,1\nflat,2\n")
+    rows = load_rows([DataSource.parse(f"{path}:label=sentiment")])
+    assert [r.sentiment for r in rows] == [0, 2, 1]  # negative, positive, neutral
+    assert all(r.topic is None for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        pytest.param("e.csv", "", "empty", id="empty csv"),
+        pytest.param("e.jsonl", "\n\n", "holds no rows", id="empty jsonl"),
+        pytest.param(
+            "m.csv", "body,sentiment\nx,negative\n", "m.csv:2: missing column 'text'", id="no text"
+        ),
+        pytest.param("n.csv", "text,score\nx,1\n", "no label column", id="no label column"),
+        pytest.param(
+            "u.csv",
+            "text,sentiment\nx,angry\n",
+            "u.csv:2: unknown sentiment label 'angry'",
+            id="unknown label",
+        ),
+        pytest.param(
+            "t.jsonl",
+            '{"text": "a", "topic": 99}\n',
+            "unknown topic label '99'",
+            id="unknown topic id",
+        ),
+        pytest.param(
+            "b.csv",
+            b"text,sentiment\ncaf\xe9,negative\n",
+            "b.csv:2: not valid UTF-8",
+            id="bad encoding",
+        ),
+        pytest.param(
+            "j.jsonl",
+            '{"text": "a", "topic": 1}\n{oops\n',
+            "j.jsonl:2: not valid JSON",
+            id="bad json",
+        ),
+        pytest.param("w.csv", "text,sentiment\n   ,negative\n", "empty text", id="blank text"),
+        pytest.param(
+            "l.csv",
+            "text,sentiment,topic\nx,,\n",
+            "neither a topic nor a sentiment",
+            id="unlabeled row",
+        ),
+    ],
+)
+def test_bad_files_are_refused_with_a_clear_error(
+    tmp_path: Path, name: str, content: str | bytes, message: str
+) -> None:
+    path = _write(tmp_path, name, content)
+    with pytest.raises(DataFileError, match=message.replace("|", r"\|")):
+        load_rows([DataSource(path)])
+
+
+def test_missing_file_and_bad_mapping(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match="no such file"):
+        load_rows([DataSource(tmp_path / "none.csv")])
+    with pytest.raises(DataFileError, match="COLUMN=topic"):
+        DataSource.parse("x.csv:label=mood")
+
+
+def test_dev_split_is_seeded_stratified_and_disjoint() -> None:
+    rows = [LabeledRow(f"t{i}", i % 4, None) for i in range(200)] + [LabeledRow("solo", 9, None)]
+    train, dev = dev_split(rows, 0.1, seed=5)
+    assert (train, dev) == dev_split(rows, 0.1, seed=5)
+    assert dev != dev_split(rows, 0.1, seed=6)[1]
+    assert {r.text for r in train}.isdisjoint(r.text for r in dev)
+    assert len(train) + len(dev) == len(rows)
+    assert Counter(r.topic for r in dev) == {0: 5, 1: 5, 2: 5, 3: 5}
+    assert "solo" in {r.text for r in train}
+
+
+def test_multitask_loss_masks_unlabeled_rows() -> None:
+    topic_logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    sentiment_logits = torch.tensor([[0.0, 0.0, 3.0], [1.0, 0.0, 0.0]])
+    labels = (torch.tensor([0, IGNORE]), torch.tensor([IGNORE, IGNORE]))
+    loss = multitask_loss((topic_logits, sentiment_logits), labels, (1.0, 1.0))
+    only_first = torch.nn.functional.cross_entropy(topic_logits[:1], torch.tensor([0]))
+    assert loss.item() == pytest.approx(only_first.item())
+    weighted = multitask_loss(
+        (topic_logits, sentiment_logits),
+        (torch.tensor([0, 1]), torch.tensor([2, IGNORE])),
+        (0.5, 2.0),
+    )
+    expected = 0.5 * torch.nn.functional.cross_entropy(topic_logits, torch.tensor([0, 1]))
+    expected += 2.0 * torch.nn.functional.cross_entropy(sentiment_logits[:1], torch.tensor([2]))
+    assert weighted.item() == pytest.approx(expected.item())
+
+
+def test_training_lowers_the_loss(test_bundle: ModelBundle) -> None:
+    history = test_bundle.manifest.training["history"]
+    assert len(history) >= 5
+    assert history[-1]["train_loss"] < 0.8 * history[0]["train_loss"]
+    assert test_bundle.manifest.training["best_epoch"] >= 1
+
+
+TRICKY = [
+    "S&amp;P 500 &gt; record https://t.co/abc @trader $SPY",
+    "Ｆｅｄ   holds\nrates",
+    "Oil jumps [SEP] OPEC agrees to cut output",
+]
+
+
+def test_training_and_serving_see_the_same_token_ids(
+    test_bundle: ModelBundle, tmp_path: Path
+) -> None:
+    from pipeline.training.train import _encode
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "sentiment": "neutral"}) + "\n" for t in TRICKY))
+    rows = load_rows([DataSource(data)])
+    training_ids = _encode(TextEncoder(test_bundle.file("tokenizer"), 64), rows).ids
+    runtime = ModelRuntime(test_bundle, provider="cpu")
+    try:
+        assert runtime.token_ids(TRICKY) == training_ids
+    finally:
+        runtime.close()
+
+
+def test_token_ids_match_the_transformers_tokenizer(test_bundle: ModelBundle) -> None:
+    from transformers import PreTrainedTokenizerFast
+
+    reference = PreTrainedTokenizerFast(tokenizer_file=str(test_bundle.file("tokenizer")))
+    ours = TextEncoder(test_bundle.file("tokenizer"), 64).token_ids(TRICKY)
+    theirs = [reference(preprocess(t), truncation=True, max_length=64)["input_ids"] for t in TRICKY]
+    assert ours == theirs
+    sep = reference.convert_tokens_to_ids("[SEP]")
+    assert sep in ours[2][1:-1]  # the headline/body separator stays a real [SEP]

@@ -1,0 +1,171 @@
+"""`finsent train | evaluate | export` and `finsent model ...`: the model's command line.
+
+torch is imported inside the commands only, so the CLI starts fast without the `train` extra.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from pipeline.errors import FinsentError
+
+if TYPE_CHECKING:
+    from pipeline.runtime import PrecisionChoice
+
+model_app = typer.Typer(help="Model bundles: the default model, the test bundle, info.")
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+_PRECISIONS: dict[str, PrecisionChoice] = {"auto": "auto", "fp32": "fp32", "int8": "int8"}
+
+FilesArg = Annotated[
+    list[str], typer.Argument(help="Labeled CSV/JSONL files: PATH or PATH:COLUMN=TASK")
+]
+LabelMapOpt = Annotated[
+    Path | None, typer.Option(help='JSON {"topic": {id: name}, "sentiment": {id: name}}')
+]
+
+
+def _friendly(fn: F) -> F:
+    """A FinsentError becomes one readable line and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        try:
+            return fn(*args, **kwargs)
+        except FinsentError as e:
+            err_console.print(f"[bold red]error:[/] {e}")
+            raise typer.Exit(2) from e
+
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
+
+
+@_friendly
+def train(
+    files: FilesArg,
+    out: Annotated[Path, typer.Option(help="Checkpoint directory to write")],
+    base: Annotated[Path | None, typer.Option(help="Local BERT-family dir")] = None,
+    epochs: int = 4,
+    batch_size: int = 32,
+    learning_rate: float = 8e-5,
+    max_length: int = 128,
+    dev_fraction: float = 0.1,
+    seed: int = 13,
+    device: str = "cpu",
+    threads: int | None = None,
+    freeze_embeddings: bool = False,
+    label_map: LabelMapOpt = None,
+) -> None:
+    """Fine-tune the topic + sentiment model; keeps the best dev-split checkpoint."""
+    from pipeline.training.data import DataSource, LabelMap
+    from pipeline.training.default_model import default_base
+    from pipeline.training.train import TrainConfig
+    from pipeline.training.train import train as run_training
+
+    config = TrainConfig(
+        sources=[DataSource.parse(f) for f in files],
+        base=base or default_base(),
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        max_length=max_length,
+        dev_fraction=dev_fraction,
+        seed=seed,
+        device=device,
+        threads=threads,
+        freeze_embeddings=freeze_embeddings,
+        label_map=LabelMap.from_file(label_map) if label_map else None,
+    )
+    result = run_training(config, out)
+    console.print(f"checkpoint {out} (best epoch {result.best_epoch}, {result.wall_s:.0f} s)")
+    console.print_json(data=result.checkpoint.meta["dev_metrics"])
+
+
+@_friendly
+def evaluate(
+    target: Annotated[Path, typer.Argument(help="A bundle or a checkpoint directory")],
+    files: FilesArg,
+    out: Annotated[Path | None, typer.Option(help="Write the JSON report here")] = None,
+    png_dir: Annotated[Path | None, typer.Option(help="Write confusion PNGs here")] = None,
+    precision: Annotated[str, typer.Option(help="bundles: auto | fp32 | int8")] = "auto",
+    device: Annotated[str, typer.Option(help="checkpoints: torch device")] = "cpu",
+    label_map: LabelMapOpt = None,
+) -> None:
+    """Accuracy, macro-F1, per-class report and confusion matrix per task."""
+    if precision not in _PRECISIONS:
+        raise typer.BadParameter(f"precision must be one of {sorted(_PRECISIONS)}")
+    from pipeline.training.data import DataSource, LabelMap, load_rows
+    from pipeline.training.evaluate import evaluate as run_evaluation
+
+    labels = LabelMap.from_file(label_map) if label_map else None
+    rows = load_rows([DataSource.parse(f) for f in files], labels)
+    report = run_evaluation(
+        target,
+        rows,
+        precision=_PRECISIONS[precision],
+        device=device,
+        out_json=out,
+        png_dir=png_dir,
+    )
+    for task, metrics in report["tasks"].items():
+        console.print(
+            f"{task}: accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}"
+            f"  ({metrics['rows']} rows)"
+        )
+
+
+@_friendly
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint directory from `train`")],
+    out: Annotated[Path, typer.Option(help="Bundle directory to write")],
+    int8: bool = True,
+    fp16: bool = True,
+) -> None:
+    """ONNX fp32 (parity-checked), int8 for CPU, fp16 for GPU, tokenizer and manifest."""
+    from pipeline.training.export import ExportOptions, export_bundle
+
+    bundle = export_bundle(checkpoint, out, ExportOptions(int8=int8, fp16=fp16))
+    console.print(f"bundle {bundle.path} version {bundle.version}")
+    console.print(f"CPU serves {bundle.manifest.serving.cpu}: {bundle.manifest.serving.reason}")
+
+
+@model_app.command("build-default")
+@_friendly
+def build_default(force: bool = False) -> None:
+    """Train and export the default bundle from the seed corpus (cached)."""
+    from pipeline.training.default_model import build_default_model
+
+    started = time.perf_counter()
+    path = build_default_model(force=force)
+    console.print(f"default model: {path} ({time.perf_counter() - started:.0f} s)")
+
+
+@model_app.command("build-test-bundle")
+@_friendly
+def build_test_bundle(
+    out: Annotated[Path, typer.Argument(help="Directory to write the tiny bundle to")],
+) -> None:
+    """Build the tiny 2-layer bundle that tests use."""
+    from pipeline.training.testbundle import build_test_bundle as build
+
+    console.print(f"test bundle: {build(out)}")
+
+
+@model_app.command("info")
+@_friendly
+def info(bundle: Annotated[Path, typer.Argument(help="Bundle directory")]) -> None:
+    """Verify a bundle and print its manifest."""
+    from pipeline.bundle import ModelBundle
+
+    loaded = ModelBundle.load(bundle)
+    console.print_json(json.dumps(loaded.manifest.model_dump(mode="json")))
