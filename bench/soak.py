@@ -90,7 +90,7 @@ def soak(minutes: float, rate: float, interval: float, workdir: Path) -> dict[st
     from pipeline.topics import ensure_topics
     from pipeline.training.testbundle import cached_test_bundle
     from tests.chaos.harness import has_provider
-    from tests.chaos.observe import group_lag
+    from tests.chaos.observe import await_topic, group_lag
     from tests.chaos.stack import Service, process_env, worker_settings
     from tests.servers import (
         Servers,
@@ -120,6 +120,7 @@ def soak(minutes: float, rate: float, interval: float, workdir: Path) -> dict[st
             )
         )
         stack.callback(delete_topics_with_prefix, servers.kafka_bootstrap, prefix)
+        await_topic(servers.kafka_bootstrap, f"{prefix}.raw")
         env = process_env(worker_settings(servers.kafka_bootstrap, prefix, url, bundle))
         services = [
             Service(n, k, env, workdir / f"{n}.log")

@@ -21,7 +21,7 @@ from pipeline.storage.db import make_engine
 from pipeline.topics import ensure_topics
 from schemas import EventRejected, decode_news_event
 from tests.chaos.harness import has_provider
-from tests.chaos.observe import DeadLetterTally
+from tests.chaos.observe import DeadLetterTally, await_topic
 from tests.chaos.stack import Service, process_env, worker_settings
 
 Origin = tuple[str, int, int]
@@ -97,6 +97,7 @@ def run_fuzz_worker(
         scored_topic=f"{prefix}.scored",
     )
     ensure_topics(kafka)
+    await_topic(bootstrap, kafka.raw_topic)
     worker = Service(
         "fuzz-worker",
         "classify",

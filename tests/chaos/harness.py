@@ -29,7 +29,13 @@ from pipeline.storage.migrate import upgrade
 from pipeline.topics import ensure_topics
 from pipeline.webhooks import new_secret
 from tests.chaos import events, faults
-from tests.chaos.observe import DeadLetterTally, Storage, group_lag, read_storage
+from tests.chaos.observe import (
+    DeadLetterTally,
+    Storage,
+    await_topic,
+    group_lag,
+    read_storage,
+)
 from tests.chaos.plan import ChaosPlan, ChaosReport
 from tests.chaos.receiver import FaultyAnswers, WebhookReceiver, running
 from tests.chaos.stack import Service, process_env, worker_settings
@@ -146,6 +152,7 @@ class ChaosRun:
             scored_topic=f"{self.prefix}.scored",
         )
         ensure_topics(kafka)
+        await_topic(self.servers.kafka_bootstrap, self.raw_topic)
         try:
             yield
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -57,6 +58,21 @@ class DeadLetterTally:
         if self._consumer is not None:
             self._consumer.close()
         self._consumer = None
+
+
+def await_topic(bootstrap: str, topic: str, timeout: float = 60) -> None:
+    """Return once the brokers report `topic`'s partitions: a consumer that subscribes
+    earlier may be assigned nothing until its next metadata refresh (minutes)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    deadline = time.monotonic() + timeout
+    try:
+        while not consumer.partitions_for_topic(topic):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {topic} has no partition metadata after {timeout}s")
+            time.sleep(0.2)
+            consumer.topics()  # forces a metadata refresh
+    finally:
+        consumer.close()
 
 
 def group_lag(bootstrap: str, group: str, topic: str) -> int | None:

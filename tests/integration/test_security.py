@@ -35,6 +35,7 @@ from pipeline.storage.migrate import upgrade
 from pipeline.topics import ensure_topics
 from pipeline.webhooks import check_target
 from tests.chaos.harness import has_provider
+from tests.chaos.observe import await_topic
 from tests.chaos.stack import REPO, Service, process_env, worker_settings
 from tests.servers import delete_topics_with_prefix, libpq_url, topic_prefix
 
@@ -125,6 +126,7 @@ def hostile_run(
             scored_topic=f"{prefix}.scored",
         )
     )
+    await_topic(kafka_bootstrap, f"{prefix}.raw")
     worker = Service(
         "worker",
         "classify",
