@@ -6,9 +6,11 @@ acknowledgement travels down the chain and the store stage waits for it before t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +22,8 @@ from pipeline.consumer.decode import Rejected
 from pipeline.consumer.steps import Message, ProcessingStep
 from pipeline.errors import FinsentError
 from pipeline.metrics import ClassifierMetrics
+from pipeline.scored import ScoredItem
+from schemas import DeadLetter
 
 
 class DeadLetterError(FinsentError):
@@ -85,6 +89,25 @@ class FileDeadLetterSink:
         with self._lock, self._path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
         return _Done()
+
+
+def refused_row(item: ScoredItem, reason: str, when: datetime) -> Rejected:
+    """The dead letter of a valid event whose row the database refused (kind `storage`)."""
+    value = item.event.model_dump_json(exclude={"warnings"}).encode("utf-8")
+    where = item.coordinates
+    letter = DeadLetter(
+        reason=f"database refused the item: {reason}",
+        kind="storage",
+        original_topic=where.topic,
+        original_partition=where.partition,
+        original_offset=where.offset,
+        original_timestamp_ms=where.timestamp_ms,
+        original_key=where.key.decode("utf-8", "replace") if where.key else None,
+        size=len(value),
+        sha256=hashlib.sha256(value).hexdigest(),
+        failed_at=when,
+    )
+    return Rejected(letter, value, where.key)
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ def build_chain(deps: ChainDeps, committer: Committer) -> Chain:
         time_policy(settings),
         metrics,
         settings.classifier.retry_backoff_max_s,
+        deps.dead_letters,
         deps.publisher,
     )
     depth = settings.batching.pipeline_depth

@@ -19,11 +19,17 @@ from sqlalchemy import Engine
 from pipeline.classify import BatchClassifier
 from pipeline.clock import Clock
 from pipeline.consumer.batch_step import WorkBatch
-from pipeline.consumer.dead_letters import DeadLetterError, Parked
+from pipeline.consumer.dead_letters import DeadLetterError, DeadLetterSink, Parked, refused_row
 from pipeline.errors import FinsentError, StorageError
 from pipeline.metrics import ClassifierMetrics
 from pipeline.scored import ModelRecord, ScoredItem
-from pipeline.storage.results import ResultBatch, TimePolicy, store_batch
+from pipeline.storage.results import (
+    ResultBatch,
+    RowsRejectedError,
+    TimePolicy,
+    WriteCounts,
+    store_batch,
+)
 from schemas import Classification
 
 log = logging.getLogger(__name__)
@@ -92,9 +98,11 @@ class StoreTask:
         policy: TimePolicy,
         metrics: ClassifierMetrics,
         backoff_max_s: float,
+        dead_letters: DeadLetterSink,
         publisher: ScoredPublisher | None = None,
     ) -> None:
         self._engine = engine
+        self._dead_letters = dead_letters
         self._model = model
         self._policy = policy
         self._metrics = metrics
@@ -106,34 +114,62 @@ class StoreTask:
         self._cancelled.set()
 
     def __call__(self, work: ScoredWork) -> int:
+        stored: Sequence[ScoredItem] = work.items
         if work.items:
-            self._write(ResultBatch(self._model, work.items, work.processed_at))
+            stored = self._write(ResultBatch(self._model, work.items, work.processed_at))
         for parked in work.parked:
             self._acknowledge(parked)
-        if self._publisher is not None and work.items:
-            self._publisher.publish(work.items, work.processed_at, self._policy)
+        if self._publisher is not None and stored:
+            self._publisher.publish(stored, work.processed_at, self._policy)
         self._metrics.batches.inc()
         return work.messages
 
-    def _write(self, batch: ResultBatch) -> None:
+    def _write(self, batch: ResultBatch) -> Sequence[ScoredItem]:
+        """Store the batch; items the database refuses become dead letters. Returns the rest."""
+        try:
+            self._attempt(batch)
+            return batch.items
+        except RowsRejectedError as e:
+            log.warning("%s; storing the batch item by item", str(e).splitlines()[0][:300])
+        stored = []
+        for item in batch.items:
+            try:
+                self._attempt(ResultBatch(batch.model, [item], batch.processed_at))
+                stored.append(item)
+            except RowsRejectedError as e:
+                self._acknowledge(self._park(item, batch.processed_at, str(e)))
+        return stored
+
+    def _attempt(self, batch: ResultBatch) -> None:
+        """One transaction, retried with backoff while the database is unavailable."""
         attempt = 0
         while True:
             started = time.perf_counter()
             try:
                 counts = store_batch(self._engine, batch, self._policy)
+            except RowsRejectedError:
+                raise
             except StorageError as e:
                 attempt += 1
                 self._metrics.write_failures.inc()
                 self._back_off(attempt, f"write failed: {e}")
                 continue
             self._metrics.write_seconds.observe(time.perf_counter() - started)
-            for table, n in (
-                ("items", counts.items),
-                ("classifications", counts.classifications),
-                ("mentions", counts.mentions),
-            ):
-                self._metrics.rows.labels(table).inc(n)
+            self._count_rows(counts)
             return
+
+    def _park(self, item: ScoredItem, when: datetime, reason: str) -> Parked:
+        rejected = refused_row(item, reason.splitlines()[0][:1000], when)
+        self._metrics.dead_letters.labels(rejected.letter.kind).inc()
+        return Parked(rejected, self._dead_letters.send(rejected), self._dead_letters)
+
+    def _count_rows(self, counts: WriteCounts) -> None:
+        for table, n in (
+            ("items", counts.items),
+            ("classifications", counts.classifications),
+            ("mentions", counts.mentions),
+        ):
+            self._metrics.rows.labels(table).inc(n)
 
     def _acknowledge(self, parked: Parked) -> None:
         ack, attempt = parked.ack, 0

@@ -28,7 +28,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from pipeline.errors import StorageError
 from pipeline.scored import ModelRecord, ScoredItem, Scores
@@ -38,6 +38,11 @@ ITEMS: Table = NewsItem.__table__  # type: ignore[assignment]  # declarative tab
 CLASSIFICATIONS: Table = ClassificationRow.__table__  # type: ignore[assignment]
 MENTIONS: Table = TickerMention.__table__  # type: ignore[assignment]
 MODELS: Table = ModelVersion.__table__  # type: ignore[assignment]
+
+
+class RowsRejectedError(StorageError):
+    """The database refused the rows themselves (constraint, value too long): retrying the
+    same rows cannot succeed, unlike a connection failure."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,8 @@ def store_batch(engine: Engine, batch: ResultBatch, policy: TimePolicy) -> Write
                 _insert(conn, CLASSIFICATIONS, class_rows),
                 _insert(conn, MENTIONS, mention_rows),
             )
+    except (IntegrityError, DataError) as e:
+        raise RowsRejectedError(f"batch of {len(items)} items refused: {e}") from e
     except SQLAlchemyError as e:
         raise StorageError(f"batch of {len(items)} items not stored: {e}") from e
     return written

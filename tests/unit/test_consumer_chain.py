@@ -237,3 +237,25 @@ def test_test_only_wrong_order_commits_before_rows_exist() -> None:
     feed(chain, [message(P0, 0, good("a"))])
     assert seen_at_commit[0] == 0
     assert stored_ids(engine) == {"a"}
+
+
+def test_rows_the_database_refuses_become_dead_letters_not_a_stall(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, sink = sqlite_memory_engine(), FakeSink()
+    real = results.store_batch
+
+    def picky(engine: Engine, batch: results.ResultBatch, policy: Any) -> Any:
+        if any(item.event.id == "bad" for item in batch.items):
+            raise results.RowsRejectedError("value too long for type character varying(16)")
+        return real(engine, batch, policy)
+
+    monkeypatch.setattr("pipeline.consumer.store.store_batch", picky)
+    commits: list[Mapping[Partition, int]] = []
+    chain = make_chain(engine, sink, lambda o: commits.append(dict(o)))
+    feed(chain, [message(P0, o, good(ident)) for o, ident in enumerate(["a", "bad", "c"])])
+    assert stored_ids(engine) == {"a", "c"}
+    assert [(r.letter.kind, r.letter.original_offset) for r in sink.sent] == [("storage", 1)]
+    assert "value too long" in sink.sent[0].letter.reason
+    assert json.loads(sink.sent[0].value)["id"] == "bad"
+    assert commits[-1] == {P0: 3}
