@@ -65,7 +65,9 @@ def main() -> None:
     engine = make_engine(settings.database)
     end = floor_to(datetime.now(UTC) - timedelta(hours=1), 3600)
     load_seconds = None
-    if not args.reuse:
+    if args.reuse:
+        reset_measured_state(engine)
+    else:
         load_seconds = load_history(engine, args, end)
     end = history_end(engine) or end
     result = measure(engine, settings, args, end)
@@ -155,6 +157,20 @@ INSERT INTO ticker_mentions (item_id, symbol, origin, event_time)
 SELECT 'b' || g, 'T' || lpad((g % :tickers)::text, 4, '0'), 'producer', {EVENT_TIME}
 FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
 """
+
+
+def reset_measured_state(engine: Engine) -> None:
+    """Back to the loaded history: drop a previous run's fresh items, windows and alerts."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM news_items WHERE id LIKE 'n%'"))
+        conn.execute(text("TRUNCATE trend_windows, trend_steps, alerts, alert_events,"
+                          " webhook_deliveries, webhook_attempts, webhook_endpoints"))
+        conn.execute(text(
+            "CREATE INDEX IF NOT EXISTS ix_ticker_mentions_event_time"
+            " ON ticker_mentions (event_time)"
+        ))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE news_items, classifications, ticker_mentions"))
 
 
 def history_end(engine: Engine) -> datetime | None:

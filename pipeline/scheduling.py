@@ -42,6 +42,8 @@ from schemas.alerts import Explanation
 
 LOCK_KEY = 0x66696E73  # "fins": the scheduler's advisory lock id
 NO_WINDOW = Observation(0, 0.0)
+# Items classified this long before the previous step may have committed after it ran.
+COMMIT_SLACK = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,8 @@ def _step(
     step = timedelta(seconds=settings.trends.step_s)
     base = baseline_ends(step_at, settings.trends.window_s, max(r.baseline_windows for r in rules))
     missing = _missing(conn, base, now)
-    touched = touched_ends(conn, settings, version, step_at - 2 * step, step_at)
+    since = step_at - step - min(step, COMMIT_SLACK)
+    touched = touched_ends(conn, settings, version, since, step_at)
     written = compute_windows(conn, settings, version, [*missing, *touched, step_at], now)
     observed = load_observations(conn, [step_at, *base])
     window = (step_at - timedelta(seconds=settings.trends.window_s), step_at)

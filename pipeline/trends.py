@@ -31,6 +31,7 @@ from pipeline.detection import Observation
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem, TickerMention
 from pipeline.storage.trend_tables import TrendWindow, UtcDateTime
+from pipeline.trend_sql import window_statement
 
 C = ClassificationRow.__table__.c
 N = NewsItem.__table__.c
@@ -98,6 +99,22 @@ def compute_windows(
     conn: Connection, settings: Settings, version: str, ends: Sequence[datetime], now: datetime
 ) -> int:
     """Upsert every scope's window at each of `ends`; returns the number of rows written."""
+    if not ends:
+        return 0
+    width = timedelta(seconds=settings.trends.window_s)
+    english_only = not settings.events.include_non_english
+    if conn.dialect.name == "postgresql":
+        statement = window_statement(tuple(settings.trends.scopes), english_only)
+        params = {"ends": sorted(set(ends)), "lo": min(ends) - width, "hi": max(ends),
+                  "window_s": settings.trends.window_s, "version": version, "now": now}
+        return conn.execute(statement, params).rowcount
+    return compute_windows_portable(conn, settings, version, ends, now)
+
+
+def compute_windows_portable(
+    conn: Connection, settings: Settings, version: str, ends: Sequence[datetime], now: datetime
+) -> int:
+    """The same windows, one statement per kind and end: SQLite, and the reference in tests."""
     width = timedelta(seconds=settings.trends.window_s)
     english_only = not settings.events.include_non_english
     written = 0

@@ -28,9 +28,11 @@ def upgrade() -> None:
         "classifications",
         ["model_version", "processed_at"],
     )
+    op.create_index("ix_ticker_mentions_event_time", "ticker_mentions", ["event_time"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ticker_mentions_event_time", table_name="ticker_mentions")
     op.drop_index("ix_classifications_version_processed", table_name="classifications")
     for table in (
         "webhook_attempts",

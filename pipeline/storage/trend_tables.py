@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, Float, Index, Integer, String, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pipeline.storage.tables import Base, ClassificationRow
+from pipeline.storage.tables import Base, ClassificationRow, TickerMention
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -70,7 +70,9 @@ class TrendStep(Base):
     worker: Mapped[str] = mapped_column(String(120))
 
 
-# Late-arrival detection reads what was classified since the last step.
+# Window queries read mentions by event time; late-arrival detection reads what was
+# classified since the last step.
+MENTIONS_TIME_INDEX = Index("ix_ticker_mentions_event_time", TickerMention.event_time)
 CLASSIFICATIONS_PROCESSED_INDEX = Index(
     "ix_classifications_version_processed",
     ClassificationRow.model_version,

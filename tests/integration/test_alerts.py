@@ -137,3 +137,38 @@ def check_explanation(data: dict[str, Any], fired_at: datetime, burst: list[str]
     assert len(tops) == 5
     assert all(t["headline"] in burst and t["score"] < 0 for t in tops)
     assert all(t["source"].startswith("source-") and t["url"].startswith("https://") for t in tops)
+
+
+def test_postgres_window_statement_matches_the_portable_one(pg_url: str) -> None:
+    from pipeline.storage.trend_tables import TrendWindow
+    from pipeline.trends import compute_windows, compute_windows_portable
+
+    upgrade(pg_url)
+    settings = settings_for(pg_url)
+    engine = make_engine(settings.database)
+    start = hour_floor(datetime.now(UTC))
+    stream = Stream(engine)
+    stream.register_model(start - timedelta(days=2))
+    script_baseline(stream, start)
+    script_burst(stream, start + timedelta(minutes=3))
+    stream.add(start - timedelta(minutes=2), "ACME", "negative", english=False)
+    stream.flush()
+    ends = [start - timedelta(hours=h) for h in range(4)] + [start + timedelta(minutes=5)]
+
+    def snapshot(compute: Any) -> dict[tuple[str, datetime], tuple[Any, ...]]:
+        with engine.begin() as conn:
+            conn.execute(TrendWindow.__table__.delete())
+            compute(conn, settings, "test-model-v1", ends, start)
+        with Session(engine) as session:
+            return {
+                (w.scope, w.window_end): (
+                    w.window_start, w.scope_kind, w.count, w.sources, w.negative, w.positive,
+                    w.negative_share, w.positive_share, round(w.mean_score or 0, 12),
+                    w.reprint_adjusted,
+                )
+                for w in session.scalars(select(TrendWindow))
+            }
+
+    fast, reference = snapshot(compute_windows), snapshot(compute_windows_portable)
+    assert len(reference) > 30
+    assert fast == reference

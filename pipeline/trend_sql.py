@@ -1,0 +1,68 @@
+"""The PostgreSQL form of the window computation: every scope kind and every end in one
+statement, reading the span's items once through time-range scans (DESIGN §5).
+
+Each of classifications, news_items and ticker_mentions carries the item's event time, so
+all three are read by range and hash-joined, instead of probing two indexes per item.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from sqlalchemy import TextClause, text
+
+_PARTS = {
+    "market": "SELECT 'market' AS scope, 'market' AS kind, i.* FROM items i",
+    "topic": "SELECT 'topic:' || i.topic, 'topic', i.* FROM items i",
+    "ticker": (
+        "SELECT 'ticker:' || m.symbol, 'ticker', i.* FROM items i"
+        " JOIN ticker_mentions m ON m.item_id = i.item_id"
+        " AND m.event_time > :lo AND m.event_time <= :hi"
+    ),
+}
+
+_TEMPLATE = """
+WITH items AS MATERIALIZED (
+    SELECT c.item_id, c.event_time, c.topic, c.sentiment, c.score, n.source, n.content_hash,
+           CASE WHEN c.p_negative >= c.p_neutral AND c.p_negative >= c.p_positive THEN c.p_negative
+                WHEN c.p_neutral >= c.p_positive THEN c.p_neutral
+                ELSE c.p_positive END AS confidence
+    FROM classifications c
+    JOIN news_items n ON n.id = c.item_id AND n.event_time > :lo AND n.event_time <= :hi
+    WHERE c.model_version = :version AND c.event_time > :lo AND c.event_time <= :hi {english}
+), scoped AS (
+    {parts}
+), ends AS (
+    SELECT e AS window_end, e - make_interval(secs => CAST(:window_s AS double precision))
+           AS window_start
+    FROM unnest(CAST(:ends AS timestamptz[])) AS e
+)
+INSERT INTO trend_windows (scope, window_end, window_start, scope_kind, count, sources, negative,
+    positive, negative_share, positive_share, mean_score, reprint_adjusted, model_version,
+    computed_at)
+SELECT s.scope, e.window_end, e.window_start, s.kind, count(*), count(DISTINCT s.source),
+    count(*) FILTER (WHERE s.sentiment = 'negative'),
+    count(*) FILTER (WHERE s.sentiment = 'positive'),
+    CAST(count(*) FILTER (WHERE s.sentiment = 'negative') AS double precision) / count(*),
+    CAST(count(*) FILTER (WHERE s.sentiment = 'positive') AS double precision) / count(*),
+    sum(s.confidence * s.score) / NULLIF(sum(s.confidence), 0),
+    count(DISTINCT s.content_hash), :version, :now
+FROM ends e
+JOIN scoped s ON s.event_time > e.window_start AND s.event_time <= e.window_end
+GROUP BY s.scope, s.kind, e.window_end, e.window_start
+ON CONFLICT (scope, window_end) DO UPDATE SET
+    window_start = EXCLUDED.window_start, scope_kind = EXCLUDED.scope_kind,
+    count = EXCLUDED.count, sources = EXCLUDED.sources, negative = EXCLUDED.negative,
+    positive = EXCLUDED.positive, negative_share = EXCLUDED.negative_share,
+    positive_share = EXCLUDED.positive_share, mean_score = EXCLUDED.mean_score,
+    reprint_adjusted = EXCLUDED.reprint_adjusted, model_version = EXCLUDED.model_version,
+    computed_at = EXCLUDED.computed_at
+"""
+
+
+@functools.lru_cache(maxsize=16)
+def window_statement(kinds: tuple[str, ...], english_only: bool) -> TextClause:
+    """Parameters: ends (list of window ends), lo, hi (the span), window_s, version, now."""
+    parts = "\n    UNION ALL ".join(_PARTS[kind] for kind in kinds)
+    english = "AND n.is_english" if english_only else ""
+    return text(_TEMPLATE.format(parts=parts, english=english))
