@@ -6,6 +6,7 @@ the tier fits its budget; the assertions are the same as the large run's.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pipeline.bundle import ModelBundle
@@ -36,6 +37,7 @@ def test_faults_lose_nothing_double_nothing_and_deliver_everything(
     chaos_servers: Servers, test_bundle: ModelBundle, tmp_path: Path
 ) -> None:
     report = ChaosRun(CI_PLAN, chaos_servers, test_bundle.path, tmp_path).execute()
+    (tmp_path / "report.json").write_text(json.dumps(report.as_json(), indent=2))
     summary = f"{report.as_json()}\nlogs in {tmp_path}"
 
     assert report.quiesced, summary
