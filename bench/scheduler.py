@@ -162,6 +162,8 @@ FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
 def reset_measured_state(engine: Engine) -> None:
     """Back to the loaded history: drop a previous run's fresh items, windows and alerts."""
     with engine.begin() as conn:
+        conn.execute(text("CREATE INDEX IF NOT EXISTS ix_news_items_reprint_of"
+                          " ON news_items (reprint_of)"))
         conn.execute(text("DELETE FROM news_items WHERE id LIKE 'n%'"))
         conn.execute(text("TRUNCATE trend_windows, trend_steps, alerts, alert_events,"
                           " webhook_deliveries, webhook_attempts, webhook_endpoints"))

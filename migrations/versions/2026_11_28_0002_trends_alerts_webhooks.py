@@ -29,9 +29,12 @@ def upgrade() -> None:
         ["model_version", "processed_at"],
     )
     op.create_index("ix_ticker_mentions_event_time", "ticker_mentions", ["event_time"])
+    # Retention deletes news items; without it each delete scans for reprints to unlink.
+    op.create_index("ix_news_items_reprint_of", "news_items", ["reprint_of"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_news_items_reprint_of", table_name="news_items")
     op.drop_index("ix_ticker_mentions_event_time", table_name="ticker_mentions")
     op.drop_index("ix_classifications_version_processed", table_name="classifications")
     for table in (

@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, Float, Index, Integer, String, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pipeline.storage.tables import Base, ClassificationRow, TickerMention
+from pipeline.storage.tables import Base, ClassificationRow, NewsItem, TickerMention
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -73,6 +73,8 @@ class TrendStep(Base):
 # Window queries read mentions by event time; late-arrival detection reads what was
 # classified since the last step.
 MENTIONS_TIME_INDEX = Index("ix_ticker_mentions_event_time", TickerMention.event_time)
+# Retention deletes news items; each delete looks up the reprints that point at it.
+REPRINT_INDEX = Index("ix_news_items_reprint_of", NewsItem.reprint_of)
 CLASSIFICATIONS_PROCESSED_INDEX = Index(
     "ix_classifications_version_processed",
     ClassificationRow.model_version,
