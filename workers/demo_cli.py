@@ -6,6 +6,7 @@ alert with its explanation, what the webhook receiver verified, the chart and th
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -87,6 +88,8 @@ def run_demo(
 
 
 def _default_model(base: Settings, console: Console) -> Path:
+    # The base checkpoint's unused pooler weights are expected; keep that notice out of the demo.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from pipeline.training.default_model import build_default_model
 
     console.print("[bold]model[/]: the default model (trained once from data/seed, then cached)")
