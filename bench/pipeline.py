@@ -62,6 +62,7 @@ def parse() -> argparse.Namespace:
     )
     parser.add_argument("--admin-url", default=ADMIN_URL)
     parser.add_argument("--texts", type=Path, default=STREAM)
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results[/smoke]")
     args = parser.parse_args()
     if args.smoke:
         args.events, args.naive_events, args.latency_seconds = 600, 100, 5.0
@@ -102,7 +103,8 @@ def main() -> None:
         flush=True,
     )
     results["cpu_count"] = os.cpu_count()
-    out = ROOT / "bench" / "results" / ("smoke" if args.smoke else "") / "pipeline.json"
+    default = ROOT / "bench" / "results" / ("smoke" if args.smoke else "") / "pipeline.json"
+    out = args.out or default
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
