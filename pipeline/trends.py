@@ -81,10 +81,16 @@ def touched_ends(
     conn: Connection, settings: Settings, version: str, since: datetime, step_at: datetime
 ) -> list[datetime]:
     """Earlier, still open window ends that items classified after `since` fall into."""
+    # OFFSET 0 keeps the planner on the processed_at index: min(event_time) alone invites a
+    # walk of the event_time index from the oldest row.
+    recent = (
+        select(C.event_time.label("event_time"))
+        .where(C.model_version == version, C.processed_at > since)
+        .offset(0)
+        .subquery()
+    )
     earliest = conn.execute(
-        select(func.min(C.event_time)).where(
-            C.model_version == version, C.processed_at > since, C.event_time <= step_at
-        )
+        select(func.min(recent.c.event_time)).where(recent.c.event_time <= step_at)
     ).scalar_one_or_none()
     if earliest is None:
         return []
