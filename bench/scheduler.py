@@ -311,6 +311,7 @@ def summary(args: argparse.Namespace, durations: list[float], first_step: float,
         "step_s": settings.trends.step_s,
         "window_s": settings.trends.window_s,
         "cpu_count": os.cpu_count(),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
     }
 
 

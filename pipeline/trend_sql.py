@@ -11,6 +11,8 @@ import functools
 
 from sqlalchemy import TextClause, text
 
+WORK_MEM = text("SET LOCAL work_mem = '64MB'")
+
 _PARTS = {
     "market": "SELECT 'market' AS scope, 'market' AS kind, i.* FROM items i",
     "topic": "SELECT 'topic:' || i.topic, 'topic', i.* FROM items i",

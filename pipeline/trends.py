@@ -31,7 +31,7 @@ from pipeline.detection import Observation
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem, TickerMention
 from pipeline.storage.trend_tables import TrendWindow, UtcDateTime
-from pipeline.trend_sql import window_statement
+from pipeline.trend_sql import WORK_MEM, window_statement
 
 C = ClassificationRow.__table__.c
 N = NewsItem.__table__.c
@@ -80,7 +80,11 @@ def baseline_ends(step_at: datetime, window_s: int, windows: int) -> list[dateti
 def touched_ends(
     conn: Connection, settings: Settings, version: str, since: datetime, step_at: datetime
 ) -> list[datetime]:
-    """Earlier, still open window ends that items classified after `since` fall into."""
+    """Earlier, still open W-aligned window ends that items classified after `since` fall into.
+
+    Those are the windows a baseline will read, so they take late items until the horizon;
+    the other sliding windows stay as their step saw them (what the detector judged).
+    """
     # OFFSET 0 keeps the planner on the processed_at index: min(event_time) alone invites a
     # walk of the event_time index from the oldest row.
     recent = (
@@ -94,11 +98,11 @@ def touched_ends(
     ).scalar_one_or_none()
     if earliest is None:
         return []
-    step = settings.trends.step_s
+    width = settings.trends.window_s
     horizon = timedelta(seconds=settings.events.lateness_horizon_s)
-    first = max(ceil_to(as_utc(earliest), step), ceil_to(step_at - horizon, step))
-    count = int((step_at - first).total_seconds() // step)
-    return [first + timedelta(seconds=step * i) for i in range(max(count, 0))]
+    first = max(ceil_to(as_utc(earliest), width), ceil_to(step_at - horizon, width))
+    count = math.ceil((step_at - first).total_seconds() / width)
+    return [first + timedelta(seconds=width * i) for i in range(max(count, 0))]
 
 
 def compute_windows(
@@ -110,6 +114,7 @@ def compute_windows(
     width = timedelta(seconds=settings.trends.window_s)
     english_only = not settings.events.include_non_english
     if conn.dialect.name == "postgresql":
+        conn.execute(WORK_MEM)  # the aggregate sorts ~100k rows: keep them in memory
         statement = window_statement(tuple(settings.trends.scopes), english_only)
         params = {"ends": sorted(set(ends)), "lo": min(ends) - width, "hi": max(ends),
                   "window_s": settings.trends.window_s, "version": version, "now": now}

@@ -105,29 +105,29 @@ def test_non_english_counted_when_configured(engine: Engine) -> None:
     assert windows(engine, T0)["ticker:ACME"].count == 1
 
 
-def test_late_items_update_open_windows_but_not_closed_ones(engine: Engine) -> None:
+def test_late_items_update_open_baseline_windows_only(engine: Engine) -> None:
     stream = Stream(engine)
     stream.register_model(T0 - timedelta(days=1))
     stream.add(T0 - timedelta(minutes=30), "ACME", "neutral")
     stream.flush()
     clock = SimulatedClock(T0 - timedelta(minutes=20))
     config = settings()
-    while clock.now() <= T0:
+    while clock.now() <= T0 + STEP:
         run_step(engine, config, clock)
         clock.advance(STEP)
-    closed = T0 - timedelta(minutes=15)
-    recent = T0 - STEP
-    assert windows(engine, closed)["ticker:ACME"].count == 1
-    assert windows(engine, recent)["ticker:ACME"].count == 1
+    closed, aligned, sliding = T0 - timedelta(minutes=15), T0, T0 + STEP
+    assert [windows(engine, end)["ticker:ACME"].count for end in (closed, aligned, sliding)] == [
+        1, 1, 1,
+    ]
 
-    stream.add(closed - timedelta(seconds=5), "ACME", "negative", processed=T0 + STEP)
-    stream.add(recent - timedelta(seconds=5), "ACME", "negative", processed=T0 + STEP)
+    for end in (closed, aligned, sliding):
+        stream.add(end - timedelta(seconds=5), "ACME", "negative", processed=clock.now())
     stream.flush()
     run_step(engine, config, clock)
 
-    assert windows(engine, closed)["ticker:ACME"].count == 1, "past the horizon: stays closed"
-    assert windows(engine, recent)["ticker:ACME"].count == 3, "an open window counts both"
-    assert windows(engine, T0 + STEP)["ticker:ACME"].count == 3, "current window has both"
+    counts = [windows(engine, end)["ticker:ACME"].count for end in (closed, aligned, sliding)]
+    assert counts == [1, 3, 1], "closed stays; open hour-aligned (baseline) window takes both"
+    assert windows(engine, clock.now())["ticker:ACME"].count == 4, "current window has all"
 
 
 def test_configured_model_version_is_the_one_counted(engine: Engine) -> None:
