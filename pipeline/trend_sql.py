@@ -13,11 +13,13 @@ from sqlalchemy import TextClause, text
 
 WORK_MEM = text("SET LOCAL work_mem = '64MB'")
 
+# Every part names its columns: a UNION takes them from its first part, and the scopes
+# setting decides which part comes first.
 _PARTS = {
     "market": "SELECT 'market' AS scope, 'market' AS kind, i.* FROM items i",
-    "topic": "SELECT 'topic:' || i.topic, 'topic', i.* FROM items i",
+    "topic": "SELECT 'topic:' || i.topic AS scope, 'topic' AS kind, i.* FROM items i",
     "ticker": (
-        "SELECT 'ticker:' || m.symbol, 'ticker', i.* FROM items i"
+        "SELECT 'ticker:' || m.symbol AS scope, 'ticker' AS kind, i.* FROM items i"
         " JOIN ticker_mentions m ON m.item_id = i.item_id"
         " AND m.event_time > :lo AND m.event_time <= :hi"
     ),
