@@ -62,12 +62,23 @@ class StreamProcessor:
         self._stopping.set()
 
     def run(self) -> None:
+        self._await_topic()
         self._consumer.subscribe([self._settings.kafka.raw_topic], listener=_Listener(self))
         log.info("classifier worker polling %s", self._settings.kafka.raw_topic)
         while not self._stopping.is_set():
             self._step()
         self._drain(self._settings.classifier.drain_timeout_s, "shutdown")
         log.info("classifier worker stopped")
+
+    def _await_topic(self) -> None:
+        """Join only once the topic's partitions are known: a group joined before that can
+        stay without partitions (kafka-python does not always rejoin when they appear)."""
+        topic = self._settings.kafka.raw_topic
+        while not self._stopping.is_set():
+            if self._consumer.partitions_for_topic(topic):
+                return
+            log.warning("topic %s has no partitions yet (run `finsent topics ensure`)", topic)
+            self._stopping.wait(1.0)
 
     def _step(self) -> None:
         if self._chain is not None:

@@ -80,14 +80,16 @@ def store_batch(engine: Engine, batch: ResultBatch, policy: TimePolicy) -> Write
     times = {row["id"]: row["event_time"] for row in item_rows}
     class_rows = [_classification_row(i, batch, times[i.event.id]) for i in items]
     mention_rows = [_mention_row(i, m.symbol, m.origin, times) for i in items for m in i.mentions]
+    tables = (
+        (MODELS, [_model_row(batch)]),
+        (ITEMS, item_rows),
+        (CLASSIFICATIONS, class_rows),
+        (MENTIONS, mention_rows),
+    )
     try:
         with engine.begin() as conn:
-            _insert(conn, MODELS, [_model_row(batch)])
-            written = WriteCounts(
-                _insert(conn, ITEMS, item_rows),
-                _insert(conn, CLASSIFICATIONS, class_rows),
-                _insert(conn, MENTIONS, mention_rows),
-            )
+            counts = _insert_all(conn, tables)
+            written = WriteCounts(counts[1], counts[2], counts[3])
     except (IntegrityError, DataError) as e:
         raise RowsRejectedError(f"batch of {len(items)} items refused: {e}") from e
     except SQLAlchemyError as e:
@@ -130,27 +132,36 @@ _SCORE_COLUMNS = (
 )
 
 
-def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
-    """Insert rows, skipping those already there; returns how many were really inserted."""
+def _insert_all(
+    conn: Connection, tables: Sequence[tuple[Table, list[dict[str, Any]]]]
+) -> list[int]:
+    """Rows inserted per table. On Postgres one statement does all tables: one round trip,
+    and foreign keys between them are checked at its end."""
+    if conn.dialect.name != "postgresql":
+        return [_insert_sqlite(conn, table, rows) for table, rows in tables]
+    ctes: list[str] = []
+    params: list[list[Any]] = []
+    for n, (table, rows) in enumerate(tables):
+        sql, columns = _unnest_insert(table)
+        ctes.append(f"t{n} AS ({sql})")
+        params.extend([_pg_value(row.get(c.name), c) for row in rows] for c in columns)
+    counts = ", ".join(f"(SELECT count(*) FROM t{n})" for n in range(len(tables)))
+    row = conn.exec_driver_sql(f"WITH {', '.join(ctes)} SELECT {counts}", tuple(params)).one()
+    return [int(n) for n in row]
+
+
+def _insert_sqlite(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    if conn.dialect.name == "postgresql":
-        return _insert_unnest(conn, table, rows)
     first_key = next(iter(table.primary_key.columns))
     statement = sqlite.insert(table).on_conflict_do_nothing().returning(first_key)
     return len(conn.execute(statement, rows).all())
 
 
-def _insert_unnest(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
-    # One short statement with one array per column: parsed and planned once, whatever
-    # the batch size (a multi-row VALUES text is re-parsed by the driver every batch).
-    sql, columns = _unnest_statement(table)
-    arrays = tuple([_pg_value(row.get(c.name), c) for row in rows] for c in columns)
-    return len(conn.exec_driver_sql(sql, arrays).all())
-
-
 @functools.cache
-def _unnest_statement(table: Table) -> tuple[str, tuple[Column[Any], ...]]:
+def _unnest_insert(table: Table) -> tuple[str, tuple[Column[Any], ...]]:
+    # One array per column: the statement text stays the same whatever the batch size, so
+    # it is parsed once (a multi-row VALUES text is re-parsed by the driver every batch).
     columns = tuple(table.columns)
     names = ", ".join(c.name for c in columns)
     arrays = ", ".join(f"%s::{_pg_array_type(c)}[]" for c in columns)
@@ -268,7 +279,6 @@ def store_classifications(
     rows = [_classification_row(i, batch, event_times[i.event.id]) for i in items]
     try:
         with engine.begin() as conn:
-            _insert(conn, MODELS, [_model_row(batch)])
-            return _insert(conn, CLASSIFICATIONS, rows)
+            return _insert_all(conn, ((MODELS, [_model_row(batch)]), (CLASSIFICATIONS, rows)))[1]
     except SQLAlchemyError as e:
         raise StorageError(f"{len(rows)} classifications not stored: {e}") from e
