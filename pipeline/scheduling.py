@@ -28,7 +28,6 @@ from pipeline.settings import Settings
 from pipeline.storage.db import is_postgres
 from pipeline.storage.trend_tables import TrendStep
 from pipeline.trends import (
-    WindowKey,
     baseline_ends,
     compute_windows,
     current_model_version,
@@ -162,7 +161,7 @@ def _step(
 def judge(
     rule: Rule,
     settings: Settings,
-    observed: Mapping[WindowKey, Observation],
+    observed: Mapping[str, Mapping[datetime, Observation]],
     step_at: datetime,
     base: Sequence[datetime],
     window: tuple[datetime, datetime],
@@ -171,12 +170,13 @@ def judge(
     ends = list(reversed(base[: rule.baseline_windows]))
     kinds = set(rule.scope_kinds) & set(settings.trends.scopes)
     judged: dict[str, Judged] = {}
-    for key, current in observed.items():
-        kind = scope_kind(key.scope)
-        if key.window_end != step_at or kind not in kinds:
+    for scope, windows in observed.items():
+        kind = scope_kind(scope)
+        current = windows.get(step_at)
+        if current is None or kind not in kinds:
             continue
-        history = [observed.get(WindowKey(key.scope, end), NO_WINDOW) for end in ends]
-        judged[key.scope] = Judged(key.scope, kind, evaluate(rule, kind, current, history), window)
+        history = [windows.get(end, NO_WINDOW) for end in ends]
+        judged[scope] = Judged(scope, kind, evaluate(rule, kind, current, history), window)
     return judged
 
 
