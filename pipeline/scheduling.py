@@ -145,13 +145,14 @@ def _step(
     since = step_at - step - min(step, COMMIT_SLACK)
     touched = touched_ends(conn, settings, version, since, step_at)
     written = compute_windows(conn, settings, version, [*missing, *touched, step_at], now)
-    observed = load_observations(conn, [step_at, *base])
+    current = {scope: w[step_at] for scope, w in load_observations(conn, [step_at]).items()}
+    history = BASELINES.load(conn, settings, version, base)
     window = (step_at - timedelta(seconds=settings.trends.window_s), step_at)
     explain = make_explainer(settings, version)
     changes = 0
     statuses: dict[str, str] = {}
     for index, rule in enumerate(rules):
-        judged = judge(rule, settings, observed, step_at, base, window)
+        judged = judge(rule, settings, current, history, base, window)
         changes += apply_verdicts(conn, rule, judged, now, explain, _muted(settings, judged))
         if index == 0:
             statuses = {scope: item.verdict.status for scope, item in judged.items()}
@@ -161,8 +162,8 @@ def _step(
 def judge(
     rule: Rule,
     settings: Settings,
-    observed: Mapping[str, Mapping[datetime, Observation]],
-    step_at: datetime,
+    current: Mapping[str, Observation],
+    history: Mapping[str, Mapping[datetime, Observation]],
     base: Sequence[datetime],
     window: tuple[datetime, datetime],
 ) -> dict[str, Judged]:
@@ -170,14 +171,39 @@ def judge(
     ends = list(reversed(base[: rule.baseline_windows]))
     kinds = set(rule.scope_kinds) & set(settings.trends.scopes)
     judged: dict[str, Judged] = {}
-    for scope, windows in observed.items():
+    for scope, now in current.items():
         kind = scope_kind(scope)
-        current = windows.get(step_at)
-        if current is None or kind not in kinds:
+        if kind not in kinds:
             continue
-        history = [windows.get(end, NO_WINDOW) for end in ends]
-        judged[scope] = Judged(scope, kind, evaluate(rule, kind, current, history), window)
+        past = history.get(scope, {})
+        baseline = [past.get(end, NO_WINDOW) for end in ends]
+        judged[scope] = Judged(scope, kind, evaluate(rule, kind, now, baseline), window)
     return judged
+
+
+class BaselineCache:
+    """Baseline windows end W or more before the step, past the lateness horizon, so they
+    no longer change: a long-running scheduler reads each hour's set once."""
+
+    def __init__(self, keep: int = 2) -> None:
+        self._keep = keep
+        self._entries: dict[tuple[Engine, str, tuple[datetime, ...]], Baseline] = {}
+
+    def load(
+        self, conn: Connection, settings: Settings, version: str, ends: Sequence[datetime]
+    ) -> Baseline:
+        if settings.events.lateness_horizon_s >= settings.trends.window_s:
+            return load_observations(conn, ends)  # a late item could still change them
+        key = (conn.engine, version, tuple(ends))
+        if key not in self._entries:
+            while len(self._entries) >= self._keep:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = load_observations(conn, ends)
+        return self._entries[key]
+
+
+Baseline = Mapping[str, Mapping[datetime, Observation]]
+BASELINES = BaselineCache()
 
 
 def _muted(settings: Settings, judged: Mapping[str, Judged]) -> frozenset[str]:
