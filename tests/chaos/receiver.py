@@ -6,7 +6,6 @@ then accepted: the sender must retry them under one webhook-id until one attempt
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -36,14 +35,14 @@ class Request:
 
 @dataclass
 class FaultyAnswers:
-    """Per webhook-id: faulty ids get 500, then a stall past `stall_s`, then 200."""
+    """Every `faulty_every`-th notification (by first arrival, starting with the first) gets
+    500, then a stall past `stall_s`, then 200; the others 200 at once."""
 
     stall_s: float
-    faulty_share: float = 0.5
+    faulty_every: int = 2
 
-    def answer(self, webhook_id: str, attempt: int) -> tuple[int, float]:
-        digest = hashlib.sha256(webhook_id.encode()).digest()[0] / 255
-        if digest >= self.faulty_share or attempt >= 3:
+    def answer(self, arrival: int, attempt: int) -> tuple[int, float]:
+        if arrival % self.faulty_every or attempt >= 3:
             return 200, 0.0
         return (500, 0.0) if attempt == 1 else (200, self.stall_s)
 
@@ -60,7 +59,9 @@ class WebhookReceiver:
         verified = self._verify(raw, headers)
         with self._lock:
             attempt = 1 + sum(r.webhook_id == webhook_id for r in self.requests)
-            status, stall = self.answers.answer(webhook_id, attempt) if verified else (401, 0.0)
+            seen = list(dict.fromkeys(r.webhook_id for r in self.requests))
+            arrival = seen.index(webhook_id) if webhook_id in seen else len(seen)
+            status, stall = self.answers.answer(arrival, attempt) if verified else (401, 0.0)
             self.requests.append(Request(webhook_id, raw, verified, status, stall > 0))
         return status, stall
 
