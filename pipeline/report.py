@@ -56,11 +56,12 @@ def build_report(
 
 
 def write_charts(report: Report, directory: Path) -> list[Path]:
-    """The trend chart (with this scope's alerts marked) and the topic mix, as PNG files."""
+    """The trend chart (with this scope's fired alerts marked) and the topic mix, as PNGs."""
     from pipeline.charts import render_sentiment_trend, render_topic_mix
 
     stem = re.sub(r"[^A-Za-z0-9.-]+", "_", report.scope)
-    own_alerts = [a for a in report.alerts if a.scope == report.scope]
+    # Pending alerts that never fired were not notified: they are not marked.
+    own_alerts = [a for a in report.alerts if a.scope == report.scope and a.fired_at]
     span = f"{report.start:%Y-%m-%d %H:%M} → {report.end:%Y-%m-%d %H:%M} UTC"
     title = f"{report.scope}: {report.period} sentiment, {span}"
     return [

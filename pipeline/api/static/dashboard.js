@@ -83,8 +83,8 @@ function drawTrend(data) {
 }
 
 function drawAlertMarker(svg, alert, x, [left, right, top, bottom]) {
-  const at = alert.fired_at || alert.opened_at;
-  const px = x(at);
+  if (!alert.fired_at) return; // pending or cancelled: never notified, not marked
+  const px = x(alert.fired_at);
   if (!Number.isFinite(px) || px < left || px > right) return; // outside the shown range
   const group = el("svg:g", { class: "alert-marker", "data-alert": alert.alert_id, cursor: "pointer" });
   group.appendChild(el("svg:line", { x1: px, x2: px, y1: top, y2: bottom, stroke: "#b71c1c", "stroke-dasharray": "4 3" }));
