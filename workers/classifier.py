@@ -35,6 +35,8 @@ from workers.model_loading import batch_classifier, load_runtime, record_provide
 log = logging.getLogger(__name__)
 LAG_EVERY_S = 1.0
 BUSY_POLL_MS = 5
+JOIN_POLL_MS = 1_000
+UNASSIGNED_REJOIN_S = 30.0
 
 
 class StreamProcessor:
@@ -56,6 +58,7 @@ class StreamProcessor:
         self._deferred: dict[TopicPartition, OffsetAndMetadata] = {}
         self._stopping = threading.Event()
         self._lag_at = 0.0
+        self._unassigned_since: float | None = None
 
     def stop(self, *_: Any) -> None:
         """Ask the loop to stop (safe from a signal handler)."""
@@ -90,8 +93,27 @@ class StreamProcessor:
         self._feed()
         if time.monotonic() - self._lag_at >= LAG_EVERY_S:
             self._report_lag()
+        self._rejoin_if_stranded()
+
+    def _rejoin_if_stranded(self) -> None:
+        """Re-subscribe after a long time without partitions: a join can get stuck in
+        kafka-python 3.0 after a rebalance, and a fresh subscription recovers it."""
+        if self._consumer.assignment():
+            self._unassigned_since = None
+            return
+        now = time.monotonic()
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+        elif now - self._unassigned_since > UNASSIGNED_REJOIN_S:
+            log.warning("no partitions for %.0fs: re-subscribing", now - self._unassigned_since)
+            self._consumer.unsubscribe()
+            self._consumer.subscribe([self._settings.kafka.raw_topic], listener=_Listener(self))
+            self._unassigned_since = now
 
     def _poll_timeout_ms(self) -> int:
+        if not self._consumer.assignment():
+            # Joining the group happens inside poll: give it time to finish under load.
+            return JOIN_POLL_MS
         busy = self._carry or any(
             offset > self._committer.committed.get(p, -1) for p, offset in self._consumed.items()
         )
