@@ -73,7 +73,9 @@ class SteadyProducer(threading.Thread):
 
         started = time.monotonic()
         while not self.stopping.is_set():
-            record = events.bulk(self.sent, datetime.now(UTC))
+            # Dated when sent, so processed_at - published_at is the end-to-end latency.
+            headline = f"Zentrix reports quarterly earnings and revenue number {self.sent}"
+            record = events.news(f"soak-{self.sent}", headline, datetime.now(UTC))
             self._producer.send(self._topic, key=record.key, value=record.value)
             self.sent += 1
             lead = started + self.sent / self._rate - time.monotonic()
