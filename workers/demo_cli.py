@@ -72,7 +72,8 @@ def run_demo(
     console.print(
         f"[bold]replaying[/] {len(events.events)} events ({len(events.rejected)} rejected) "
         f"from {events.events[0].due:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC on a simulated"
-        f" clock, step {settings.trends.step_s} s, window {settings.trends.window_s} s"
+        f" clock, step {settings.trends.step_s} s, window {settings.trends.window_s} s; demo rule:"
+        f" a ticker needs {settings.alerts.min_count_ticker} items in a window to fire"
     )
     outcome, receiver = _replay(settings, events.events, end, console)
     _show_results(settings, console, outcome, receiver, out, wanted)
