@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 LAG_EVERY_S = 1.0
 BUSY_POLL_MS = 5
 JOIN_POLL_MS = 1_000
+COMMIT_RETRY_S = 0.5
 UNASSIGNED_REJOIN_S = 30.0
 
 
@@ -55,6 +56,8 @@ class StreamProcessor:
         self._rewind: dict[Partition, int] = {}
         self._paused = False
         self._in_rebalance = False
+        self._rejoining = False
+        self._deferred_at = 0.0
         self._deferred: dict[TopicPartition, OffsetAndMetadata] = {}
         self._stopping = threading.Event()
         self._lag_at = 0.0
@@ -71,6 +74,8 @@ class StreamProcessor:
         while not self._stopping.is_set():
             self._step()
         self._drain(self._settings.classifier.drain_timeout_s, "shutdown")
+        self._deferred_at = 0.0
+        self._commit_deferred()
         log.info("classifier worker stopped")
 
     def _await_topic(self) -> None:
@@ -111,7 +116,7 @@ class StreamProcessor:
             self._unassigned_since = now
 
     def _poll_timeout_ms(self) -> int:
-        if not self._consumer.assignment():
+        if self._rejoining or not self._consumer.assignment():
             # Joining the group happens inside poll: give it time to finish under load.
             return JOIN_POLL_MS
         busy = self._carry or any(
@@ -157,6 +162,7 @@ class StreamProcessor:
 
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        self._rejoining = False
         # A partition kept across the rebalance keeps its fetch position: rewind it past
         # the work that was dropped, or those messages would be skipped.
         for tp in assigned:
@@ -168,7 +174,7 @@ class StreamProcessor:
 
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
         log.info("revoked %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
-        self._in_rebalance = True
+        self._in_rebalance = self._rejoining = True
         try:
             self._drain(self._settings.classifier.revoke_timeout_s, "rebalance")
         finally:
@@ -216,18 +222,31 @@ class StreamProcessor:
             return
         try:
             self._consumer.commit(request)
+            for tp in request:
+                self._deferred.pop(tp, None)  # superseded: never commit an older offset after
         except KafkaError as e:
-            # The rows are stored; a lost commit only means a harmless replay.
-            log.warning("offset commit failed (will be replayed): %s", e)
+            # The rows are stored; retried after the next poll (a lost commit means replay).
+            log.info("offset commit failed, retrying after the next poll: %s", e)
+            self._deferred.update(request)
 
     def _commit_deferred(self) -> None:
-        if not self._deferred:
+        """Commit what a rebalance callback finished, for the partitions still owned; kept
+        for the next poll while the rebalance is still in progress."""
+        owned = self._consumer.assignment()
+        if not self._deferred or not owned or self._rejoining:
             return
-        deferred, self._deferred = self._deferred, {}
+        if time.monotonic() - self._deferred_at < COMMIT_RETRY_S:
+            return
+        self._deferred_at = time.monotonic()
+        due = {tp: offset for tp, offset in self._deferred.items() if tp in owned}
+        self._deferred = {}
+        if not due:
+            return
         try:
-            self._consumer.commit(deferred)
+            self._consumer.commit(due)
         except KafkaError as e:
-            log.warning("offset commit after rebalance failed (will be replayed): %s", e)
+            log.info("offset commit after rebalance not done yet (retrying): %s", e)
+            self._deferred = {**due, **self._deferred}
 
     def _report_lag(self) -> None:
         self._lag_at = time.monotonic()
