@@ -41,7 +41,7 @@ def main() -> None:
     if args.train_only:
         log.info("checkpoint written to %s", checkpoint)
         return
-    bundle = _export(checkpoint, args.out_bundle or work / "bundle")
+    bundle = args.from_bundle or _export(checkpoint, args.out_bundle or work / "bundle")
     result = _evaluate(args, bundle, checkpoint, train_wall)
     out = ROOT / "bench" / "results" / ("smoke" if args.smoke else "") / "accuracy.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +112,7 @@ def _evaluate(
     valid = _valid_rows(limit=120 if args.smoke else None)
     fp32, fp32_pred = _scores(bundle, valid, "fp32")
     int8, int8_pred = _scores(bundle, valid, "int8")
-    default_path, default_source = _default_model(args.smoke)
+    default_path, default_source = _default_model(args)
     default, _ = _scores(default_path, valid, "auto")
     meta = Checkpoint.open(checkpoint).meta
     manifest = ModelBundle.load(bundle).manifest
@@ -152,16 +152,25 @@ def _scores(
     for task, rows in valid.items():
         predicted, described = predict_labels(target, [r.text for r in rows], precision)  # type: ignore[arg-type]
         metrics = score_rows(rows, predicted, described["topics"])[task]
+        log.info(
+            "%s %s on %s valid: %s",
+            target.name,
+            precision,
+            task,
+            {k: round(metrics[k], 4) for k in KEYS},
+        )
         predictions[task] = predicted[task]
         for key in KEYS:
             scores[f"{task}_{key}"] = round(metrics[key], 4)
     return scores, predictions
 
 
-def _default_model(smoke: bool) -> tuple[Path, str]:
+def _default_model(args: argparse.Namespace) -> tuple[Path, str]:
     from pipeline.settings import default_cache_dir
 
-    if smoke:  # training the default model takes minutes: smoke runs use the tiny bundle
+    if args.default_bundle is not None:
+        return args.default_bundle, f"bundle {args.default_bundle} (given with --default-bundle)"
+    if args.smoke:  # training the default model takes minutes: smoke runs use the tiny bundle
         from pipeline.training.testbundle import cached_test_bundle
 
         bundle = cached_test_bundle(default_cache_dir() / "models")
@@ -219,6 +228,8 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--out-checkpoint", type=Path, default=None)
     p.add_argument("--from-checkpoint", type=Path, default=None, help="skip training")
     p.add_argument("--out-bundle", type=Path, default=None, help="where to export the bundle")
+    p.add_argument("--from-bundle", type=Path, default=None, help="skip export: evaluate this")
+    p.add_argument("--default-bundle", type=Path, default=None, help="the default model to score")
     p.add_argument(
         "--weights-dtype",
         choices=["float32", "float16"],

@@ -6,6 +6,7 @@ code and recipe, so any change to one of them trains a new bundle and nothing el
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED_CORPUS = REPO_ROOT / "data" / "seed" / "train.jsonl"
+# The code that shapes the trained weights and the bundle (the recipe is hashed on its own).
 _CODE = (
     "preprocessing.py",
     "encoding.py",
@@ -32,17 +34,17 @@ _CODE = (
     "training/train.py",
     "training/export.py",
     "training/checkpoint.py",
-    "training/default_model.py",
 )
 
 
 @dataclass(frozen=True)
 class DefaultRecipe:
-    """Sized to train in a few minutes on 2 CPU cores (headlines fit in 64 tokens)."""
+    """Sized for a few minutes on 2 CPU cores: the synthetic seed corpus is learned within
+    an epoch or two (dev 0.94/0.95 after one), and its headlines fit in 48 tokens."""
 
-    epochs: int = 3
+    epochs: int = 2
     batch_size: int = 32
-    max_length: int = 64
+    max_length: int = 48
     learning_rate: float = 1e-4
     head_learning_rate: float = 2e-3
     freeze_embeddings: bool = True
@@ -92,13 +94,17 @@ def build_default_model(
     if not corpus.is_file():
         raise ModelError(f"seed corpus {corpus} is missing")
     models = (cache_dir or default_cache_dir()) / "models"
+    models.mkdir(parents=True, exist_ok=True)
     key = default_model_key(corpus, base, recipe)
     target = models / f"default-{key}"
-    if (target / MANIFEST_NAME).is_file() and not force:
-        log.info("default model cache hit: %s", target)
-        return target
-    log.info("default model cache miss (key %s): training from %s", key, corpus)
-    _train_and_export(corpus, base, recipe, models, target)
+    # One builder per key at a time; a second process waits, then finds the cache filled.
+    with (models / f"default-{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / MANIFEST_NAME).is_file() and not force:
+            log.info("default model cache hit: %s", target)
+            return target
+        log.info("default model cache miss (key %s): training from %s", key, corpus)
+        _train_and_export(corpus, base, recipe, models, target)
     return target
 
 

@@ -139,11 +139,16 @@ def export_onnx(model: MultiTaskClassifier, path: Path, opset: int) -> None:
 
 
 def quantize_int8(fp32: Path, int8: Path) -> None:
-    """Dynamic int8, per-channel weights (activations quantized at run time)."""
+    """Dynamic int8, per-channel weights (activations quantized at run time).
+
+    7-bit weights (reduce_range): CPUs without VNNI multiply u8 x s8 pairs into saturating
+    int16 sums; on the benchmark model this halved the int8 dev accuracy loss.
+    """
     quantize_dynamic(
         fp32,
         int8,
         per_channel=True,
+        reduce_range=True,
         weight_type=QuantType.QInt8,
         # Fused contrib ops defeat ONNX shape inference; their outputs are float.
         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
