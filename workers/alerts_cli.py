@@ -13,7 +13,7 @@ from rich.table import Table
 
 from pipeline.errors import ConfigError
 from pipeline.storage.db import make_engine
-from workers.cli import console, friendly_errors, settings
+from workers.invocation import console, friendly_errors, settings
 from workers.stream_cli import parse_moment
 
 endpoints_app: typer.Typer = typer.Typer(

@@ -42,7 +42,7 @@ def api(
     """Serve /api (bearer token), /healthz, /readyz, /metrics and the dashboard."""
     import uvicorn
 
-    from workers.cli import console, settings
+    from workers.invocation import console, settings
 
     loaded = settings()
     token, generated = api_token(loaded)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from pipeline.errors import FinsentError
-from pipeline.settings import Settings, describe_settings, load_settings
-from workers.logs import configure_logging
+from pipeline.settings import describe_settings
+from workers.invocation import console, friendly_errors, settings
 
 app = typer.Typer(
     name="finsent",
@@ -26,31 +22,6 @@ db_app = typer.Typer(help="Database migrations and roles.", no_args_is_help=True
 app.add_typer(config_app, name="config")
 app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
-
-console = Console()
-err_console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def settings() -> Settings:
-    """Settings for this invocation, with logging configured from them."""
-    loaded = load_settings()
-    configure_logging(loaded.log_level, loaded.log_format)
-    return loaded
-
-
-def friendly_errors(fn: F) -> F:
-    """Print a FinsentError as one readable line and exit 2, instead of a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FinsentError as e:
-            err_console.print(f"[bold red]error:[/] {e}")
-            raise typer.Exit(2) from e
-
-    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
 
 
 @config_app.command("show")

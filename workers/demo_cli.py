@@ -41,7 +41,7 @@ def demo(
     ] = False,
 ) -> None:
     """Replay two days of synthetic news with one scandal, on SQLite and a simulated clock."""
-    from workers.cli import console, friendly_errors, settings
+    from workers.invocation import console, friendly_errors, settings
 
     ok = friendly_errors(run_demo)(settings(), console, out, stream, expected, bundle, serve)
     if not ok:

@@ -36,7 +36,7 @@ def run_notifier(settings: Settings, stop: threading.Event, clock: Clock | None 
 
 def notify() -> None:
     """Deliver webhook notifications until SIGTERM (several may run side by side)."""
-    from workers.cli import settings as load
+    from workers.invocation import settings as load
     from workers.metrics_server import serve_metrics
     from workers.scheduler import stop_on_signals
 

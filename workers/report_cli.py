@@ -30,7 +30,7 @@ def report(
     out: Annotated[Path, typer.Option(help="Directory for PNG charts")] = Path("finsent-out"),
 ) -> None:
     """Sentiment of a scope over a time range, its topic mix, alerts and top movers."""
-    from workers.cli import console, friendly_errors, settings
+    from workers.invocation import console, friendly_errors, settings
 
     friendly_errors(_report)(settings(), console, start, end, scope, period, fmt, out)
 
@@ -156,7 +156,7 @@ def create_roles(
     """Create the read-only reporting role (NOLOGIN) if missing and grant it SELECT."""
     from pipeline.roles import create_reporting_role
     from pipeline.storage.db import make_engine
-    from workers.cli import console, friendly_errors, settings
+    from workers.invocation import console, friendly_errors, settings
 
     loaded = settings()
     name = role or loaded.database.reporting_role

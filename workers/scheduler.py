@@ -108,7 +108,7 @@ def maintain(engine: Engine, settings: Settings, lock: LeaderLock, clock: Clock)
 
 def schedule() -> None:
     """Run the trend/alert scheduler until SIGTERM (any number may run; one leads)."""
-    from workers.cli import settings as load
+    from workers.invocation import settings as load
     from workers.metrics_server import serve_metrics
 
     config = load()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from rich.table import Table
 from pipeline.errors import ConfigError
 from pipeline.replay import ReplayOptions, ReplaySource, pace
 from pipeline.settings import Settings
+from workers.invocation import console, friendly_errors, settings
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,26 +27,7 @@ worker_app = typer.Typer(help="Long-running workers.", no_args_is_help=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-# workers.cli imports this module to register its commands, so its helpers load lazily.
-def friendly_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from workers.cli import friendly_errors as wrap
-
-        return wrap(fn)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
-
-
-def settings() -> Settings:
-    from workers.cli import settings as load
-
-    return load()
-
-
 def _console() -> Console:
-    from workers.cli import console
-
     return console
 
 
