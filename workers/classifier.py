@@ -37,7 +37,7 @@ LAG_EVERY_S = 1.0
 BUSY_POLL_MS = 5
 JOIN_POLL_MS = 1_000
 COMMIT_RETRY_S = 0.5
-UNASSIGNED_REJOIN_S = 30.0
+UNASSIGNED_REJOIN_S = 15.0
 
 
 class StreamProcessor:
@@ -103,7 +103,7 @@ class StreamProcessor:
     def _rejoin_if_stranded(self) -> None:
         """Re-subscribe after a long time without partitions: a join can get stuck in
         kafka-python 3.0 after a rebalance, and a fresh subscription recovers it."""
-        if self._consumer.assignment():
+        if self._consumer.assignment() and not self._rejoining:
             self._unassigned_since = None
             return
         now = time.monotonic()
