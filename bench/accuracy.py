@@ -137,6 +137,7 @@ def _evaluate(
             "cpu_serving": manifest.serving.model_dump(),
             "valid_rows": {task: len(rows) for task, rows in valid.items()},
             "default_model": default_source,
+            "default_model_version": ModelBundle.load(default_path).version,
             "smoke": args.smoke,
         },
     }
