@@ -210,7 +210,7 @@ class StreamProcessor:
                 starts[partition] = start
         return starts
 
-    def _commit_offsets(self, offsets: Mapping[Partition, int]) -> None:
+    def _commit_offsets(self, offsets: Mapping[Partition, int]) -> bool:
         request = {
             TopicPartition(p.topic, p.index): OffsetAndMetadata(offset, "", -1)
             for p, offset in offsets.items()
@@ -219,15 +219,17 @@ class StreamProcessor:
             # kafka-python runs rebalance callbacks on its IO thread, where commits are
             # refused; these go out right after the poll (a late commit only means replay).
             self._deferred.update(request)
-            return
+            return False
         try:
             self._consumer.commit(request)
             for tp in request:
                 self._deferred.pop(tp, None)  # superseded: never commit an older offset after
+            return True
         except KafkaError as e:
             # The rows are stored; retried after the next poll (a lost commit means replay).
             log.info("offset commit failed, retrying after the next poll: %s", e)
             self._deferred.update(request)
+            return False
 
     def _commit_deferred(self) -> None:
         """Commit what a rebalance callback finished, for the partitions still owned; kept

@@ -24,14 +24,15 @@ T = TypeVar("T")
 class Committer:
     """Where offsets go: the Kafka consumer, or nowhere in embedded mode."""
 
-    def __init__(self, commit: Callable[[Mapping[Partition, int]], None] | None = None) -> None:
+    def __init__(self, commit: Callable[[Mapping[Partition, int]], bool] | None = None) -> None:
         self._commit = commit
         self.committed: dict[Partition, int] = {}
 
-    def commit(self, offsets: Mapping[Partition, int]) -> None:
-        if self._commit is not None:
-            self._commit(offsets)
+    def commit(self, offsets: Mapping[Partition, int]) -> bool:
+        """True when the offsets are acknowledged now; False when they go out later."""
+        done = self._commit(offsets) if self._commit is not None else True
         self.committed.update(offsets)
+        return done
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,9 @@ class EarlyCommitStep(ProcessingStep[T]):
         self._crash = crash
 
     def submit(self, message: Message[T]) -> None:
-        self._committer.commit(message.committable)
-        self._crash.reached("offsets committed, rows not yet")
+        # The crash counts only once the broker has the offsets: a deferred commit loses nothing.
+        if self._committer.commit(message.committable):
+            self._crash.reached("offsets committed, rows not yet")
         self._next.submit(message)
 
     def poll(self) -> None:

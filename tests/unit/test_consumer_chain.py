@@ -96,7 +96,12 @@ def make_chain(
         ClassifierMetrics(CollectorRegistry()),
         sink,
     )
-    return build_chain(deps, Committer(on_commit))
+
+    def acknowledged(offsets: Mapping[Partition, int]) -> bool:
+        on_commit(offsets)
+        return True
+
+    return build_chain(deps, Committer(acknowledged))
 
 
 def feed(chain: Chain, messages: list[Message[RawRecord]], deadline_s: float = 5.0) -> None:
