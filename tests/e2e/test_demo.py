@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
 from pipeline.demo_stream import DEFAULT_EXPECTED, SCANDAL_TICKER
 from pipeline.storage.alert_tables import AlertRow, WebhookDeliveryRow
@@ -57,9 +58,9 @@ def test_demo_reaches_the_expected_outcome(
     assert expected["ticker_alerts"] == [SCANDAL_TICKER]
 
     engine = create_engine(f"sqlite:///{out / 'finsent-demo.db'}")
-    with engine.connect() as conn:
-        alerts = conn.execute(select(AlertRow)).scalars().all()
-        deliveries = conn.execute(select(WebhookDeliveryRow)).scalars().all()
+    with Session(engine) as session:
+        alerts = session.scalars(select(AlertRow)).all()
+        deliveries = session.scalars(select(WebhookDeliveryRow)).all()
     engine.dispose()
     fired_tickers = [a.scope for a in alerts if a.scope_kind == "ticker" and a.fired_at is not None]
     assert fired_tickers == [f"ticker:{SCANDAL_TICKER}"]
