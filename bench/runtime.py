@@ -167,7 +167,10 @@ def _texts(limit: int | None) -> list[str]:
     for name in ("sentiment/sent_valid.csv", "topic/topic_valid.csv"):
         with (TFN / name).open(encoding="utf-8", newline="") as f:
             texts.extend(row["text"] for row in csv.DictReader(f))
-    return texts[:limit] if limit else texts
+    if not limit or limit >= len(texts):
+        return texts
+    step = len(texts) / limit  # an even sample of both splits, in corpus order
+    return [texts[int(i * step)] for i in range(limit)]
 
 
 def _max_length(bundle: Path) -> int:
@@ -222,7 +225,7 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--bundle", type=Path, default=None)
     p.add_argument("--checkpoint", type=Path, default=None, help="for the naive baseline")
     p.add_argument("--threads", type=int, default=2, help="runtime intra-op threads")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N texts")
+    p.add_argument("--limit", type=int, default=None, help="use an even sample of N texts")
     return p.parse_args()
 
 
