@@ -252,7 +252,10 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    cache_dir: Path = Field(default_factory=default_cache_dir, description="The one cache dir: venv, Kafka jars, models, state")
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="The one cache dir: venv, Kafka jars, models, state",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
     log_format: Literal["text", "json"] = Field("text", description="Log line format")
     metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus port; 0 = off")

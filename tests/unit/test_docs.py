@@ -48,7 +48,8 @@ def test_readme_variables_are_settings() -> None:
 def test_configuration_doc_is_generated_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FINSENT_CACHE_DIR", raising=False)  # the doc shows the built-in default
     spec = importlib.util.spec_from_file_location("config_table", ROOT / "scripts" / "config_table.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     expected = module.markdown_table(describe_settings())
