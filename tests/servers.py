@@ -101,6 +101,21 @@ def ensure_servers(servers: Servers) -> None:
         raise ServersUnavailableError(f"still not answering after services.sh up: {missing}")
 
 
+def require_servers() -> Servers:
+    """The configured servers, started if needed; a test that needs them FAILS without them."""
+    import pytest
+
+    wanted = Servers.from_environment()
+    try:
+        ensure_servers(wanted)
+    except ServersUnavailableError as e:
+        problem = str(e)
+    else:
+        return wanted
+    # Failing outside the except block keeps the report to the script's own output.
+    pytest.fail(f"real Kafka/PostgreSQL unavailable:\n{problem}", pytrace=False)
+
+
 def libpq_url(url: str) -> str:
     """The SQLAlchemy URL the app takes, in the plain form that psycopg.connect takes."""
     plain = make_url(url).set(drivername="postgresql")

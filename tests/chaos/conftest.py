@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Servers, ServersUnavailableError, ensure_servers
+from tests.servers import Servers, require_servers
 
 HERE = Path(__file__).resolve().parent
 
@@ -20,11 +20,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def chaos_servers() -> Servers:
-    wanted = Servers.from_environment()
-    try:
-        ensure_servers(wanted)
-    except ServersUnavailableError as e:
-        problem = str(e)
-    else:
-        return wanted
-    pytest.fail(f"real Kafka/PostgreSQL unavailable:\n{problem}", pytrace=False)
+    return require_servers()
