@@ -48,7 +48,7 @@ class Servers:
 def kafka_answers(bootstrap: str) -> bool:
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, bootstrap_timeout_ms=3000, request_timeout_ms=5000
+            bootstrap_servers=bootstrap, api_version_auto_timeout_ms=3000, request_timeout_ms=5000
         )
         try:
             return bool(admin.describe_cluster()["brokers"])

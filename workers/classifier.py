@@ -2,6 +2,8 @@
 
 The loop polls, feeds the chain, pauses partitions while the chain is full and keeps
 polling so the worker stays in its group; it commits nothing itself (the chain does).
+kafka-python 2.x runs the rebalance listener inside `poll()` on this thread, so a
+revocation finishes the in-flight work and commits its offsets before the partitions go.
 """
 
 from __future__ import annotations
@@ -37,13 +39,18 @@ LAG_EVERY_S = 1.0
 BUSY_POLL_MS = 5
 JOIN_POLL_MS = 1_000
 COMMIT_RETRY_S = 0.5
-UNASSIGNED_REJOIN_S = 15.0
 
 
 class StreamProcessor:
     """Owns the consumer; builds a new chain per assignment, drains it on revocation."""
 
-    def __init__(self, consumer: KafkaConsumer, deps: ChainDeps, settings: Settings) -> None:
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        deps: ChainDeps,
+        settings: Settings,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self._consumer = consumer
         self._deps = deps
         self._settings = settings
@@ -55,13 +62,10 @@ class StreamProcessor:
         self._first_fetched: dict[Partition, int] = {}
         self._rewind: dict[Partition, int] = {}
         self._paused = False
-        self._in_rebalance = False
-        self._rejoining = False
-        self._deferred_at = 0.0
-        self._deferred: dict[TopicPartition, OffsetAndMetadata] = {}
-        self._stopping = threading.Event()
+        self._retry_at = 0.0
+        self._failed_commits: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._stopping = stopping or threading.Event()
         self._lag_at = 0.0
-        self._unassigned_since: float | None = None
 
     def stop(self, *_: Any) -> None:
         """Ask the loop to stop (safe from a signal handler)."""
@@ -74,13 +78,12 @@ class StreamProcessor:
         while not self._stopping.is_set():
             self._step()
         self._drain(self._settings.classifier.drain_timeout_s, "shutdown")
-        self._deferred_at = 0.0
-        self._commit_deferred()
+        self._retry_at = 0.0
+        self._retry_failed_commits()
         log.info("classifier worker stopped")
 
     def _await_topic(self) -> None:
-        """Join only once the topic's partitions are known: a group joined before that can
-        stay without partitions (kafka-python does not always rejoin when they appear)."""
+        """Join only once the topic's partitions are known, and say why while they are not."""
         topic = self._settings.kafka.raw_topic
         while not self._stopping.is_set():
             if self._consumer.partitions_for_topic(topic):
@@ -93,30 +96,14 @@ class StreamProcessor:
             self._chain.poll()
         self._feed()
         records = self._consumer.poll(timeout_ms=self._poll_timeout_ms())
-        self._commit_deferred()
+        self._retry_failed_commits()
         self._accept(records)
         self._feed()
         if time.monotonic() - self._lag_at >= LAG_EVERY_S:
             self._report_lag()
-        self._rejoin_if_stranded()
-
-    def _rejoin_if_stranded(self) -> None:
-        """Re-subscribe after a long time without partitions: a join can get stuck in
-        kafka-python 3.0 after a rebalance, and a fresh subscription recovers it."""
-        if self._consumer.assignment() and not self._rejoining:
-            self._unassigned_since = None
-            return
-        now = time.monotonic()
-        if self._unassigned_since is None:
-            self._unassigned_since = now
-        elif now - self._unassigned_since > UNASSIGNED_REJOIN_S:
-            log.warning("no partitions for %.0fs: re-subscribing", now - self._unassigned_since)
-            self._consumer.unsubscribe()
-            self._consumer.subscribe([self._settings.kafka.raw_topic], listener=_Listener(self))
-            self._unassigned_since = now
 
     def _poll_timeout_ms(self) -> int:
-        if self._rejoining or not self._consumer.assignment():
+        if not self._consumer.assignment():
             # Joining the group happens inside poll: give it time to finish under load.
             return JOIN_POLL_MS
         busy = self._carry or any(
@@ -162,9 +149,8 @@ class StreamProcessor:
 
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
-        self._rejoining = False
-        # A partition kept across the rebalance keeps its fetch position: rewind it past
-        # the work that was dropped, or those messages would be skipped.
+        # Work dropped at revocation was never committed: start a partition we get back at
+        # its first unfinished offset, whatever fetch position the client kept.
         for tp in assigned:
             start = self._rewind.get(Partition(tp.topic, tp.partition))
             if start is not None:
@@ -174,11 +160,9 @@ class StreamProcessor:
 
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
         log.info("revoked %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
-        self._in_rebalance = self._rejoining = True
-        try:
-            self._drain(self._settings.classifier.revoke_timeout_s, "rebalance")
-        finally:
-            self._in_rebalance = False
+        self._drain(self._settings.classifier.revoke_timeout_s, "rebalance")
+        # Offsets whose commit failed belong to the old generation now; replay covers them.
+        self._failed_commits = {}
 
     def _drain(self, timeout: float, why: str) -> None:
         """Finish in-flight work within `timeout` (rows, then offsets), then drop the rest."""
@@ -215,40 +199,35 @@ class StreamProcessor:
             TopicPartition(p.topic, p.index): OffsetAndMetadata(offset, "", -1)
             for p, offset in offsets.items()
         }
-        if self._in_rebalance:
-            # kafka-python runs rebalance callbacks on its IO thread, where commits are
-            # refused; these go out right after the poll (a late commit only means replay).
-            self._deferred.update(request)
-            return False
         try:
             self._consumer.commit(request)
-            for tp in request:
-                self._deferred.pop(tp, None)  # superseded: never commit an older offset after
-            return True
         except KafkaError as e:
             # The rows are stored; retried after the next poll (a lost commit means replay).
             log.info("offset commit failed, retrying after the next poll: %s", e)
-            self._deferred.update(request)
+            self._failed_commits.update(request)
             return False
+        for tp in request:
+            self._failed_commits.pop(tp, None)  # superseded: never commit an older offset after
+        return True
 
-    def _commit_deferred(self) -> None:
-        """Commit what a rebalance callback finished, for the partitions still owned; kept
-        for the next poll while the rebalance is still in progress."""
+    def _retry_failed_commits(self) -> None:
+        """Commit again what failed (coordinator moving, broker restarting), for the
+        partitions still owned, at most every COMMIT_RETRY_S."""
         owned = self._consumer.assignment()
-        if not self._deferred or not owned or self._rejoining:
+        if not self._failed_commits or not owned:
             return
-        if time.monotonic() - self._deferred_at < COMMIT_RETRY_S:
+        if time.monotonic() - self._retry_at < COMMIT_RETRY_S:
             return
-        self._deferred_at = time.monotonic()
-        due = {tp: offset for tp, offset in self._deferred.items() if tp in owned}
-        self._deferred = {}
+        self._retry_at = time.monotonic()
+        due = {tp: offset for tp, offset in self._failed_commits.items() if tp in owned}
+        self._failed_commits = {}
         if not due:
             return
         try:
             self._consumer.commit(due)
         except KafkaError as e:
-            log.info("offset commit after rebalance not done yet (retrying): %s", e)
-            self._deferred = {**due, **self._deferred}
+            log.info("offset commit still failing (retrying): %s", e)
+            self._failed_commits = {**due, **self._failed_commits}
 
     def _report_lag(self) -> None:
         self._lag_at = time.monotonic()
@@ -304,6 +283,8 @@ def make_producer(kafka: KafkaSettings) -> KafkaProducer:
 
 def run_classifier(settings: Settings, metrics: ClassifierMetrics | None = None) -> None:
     """Run the worker until SIGTERM/SIGINT; drains, commits and returns (exit 0)."""
+    stopping = threading.Event()
+    _on_signals(stopping.set)  # first: a SIGTERM while the model loads still exits cleanly
     metrics = metrics or ClassifierMetrics()
     runtime, model = load_runtime(settings)
     record_provider(runtime, metrics)
@@ -326,8 +307,7 @@ def run_classifier(settings: Settings, metrics: ClassifierMetrics | None = None)
         publisher,
     )
     consumer = make_consumer(kafka)
-    processor = StreamProcessor(consumer, deps, settings)
-    _on_signals(processor.stop)
+    processor = StreamProcessor(consumer, deps, settings, stopping)
     try:
         processor.run()
     finally:

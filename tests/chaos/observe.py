@@ -83,7 +83,7 @@ def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
     except KafkaError:
         return None
     try:
-        committed = admin.list_group_offsets(group).get(group, {})
+        committed = admin.list_consumer_group_offsets(group)
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         ends = consumer.end_offsets(parts)
         return sum(int(ends[tp]) - (committed[tp].offset if tp in committed else 0) for tp in parts)

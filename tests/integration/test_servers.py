@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient
+from kafka.admin import KafkaAdminClient, NewTopic
 
 from tests.servers import (
     create_database,
@@ -25,8 +25,7 @@ MESSAGES = 100
 def _create_topic(bootstrap: str, topic: str) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        spec = {topic: {"num_partitions": PARTITIONS, "replication_factor": 1}}
-        admin.create_topics(spec, wait_for_metadata=True)
+        admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
         assert len(admin.describe_topics([topic])[0]["partitions"]) == PARTITIONS
     finally:
         admin.close()
@@ -62,7 +61,7 @@ def _consume_and_commit(bootstrap: str, topic: str, group: str, count: int) -> l
 def _committed_offsets(bootstrap: str, group: str) -> dict[int, int]:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        offsets = admin.list_group_offsets({group: None})[group]
+        offsets = admin.list_consumer_group_offsets(group)
     finally:
         admin.close()
     return {tp.partition: meta.offset for tp, meta in offsets.items()}

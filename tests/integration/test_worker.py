@@ -103,7 +103,7 @@ def test_sigterm_drains_in_flight_work_and_exits_0(stack: Stack, workers) -> Non
     assert worker.terminate() == 0
     log = worker.log()
     assert "shutdown: chain drained" in log
-    assert f'File "{REPO}' not in log, "no traceback from finsent's own code"
+    assert "Traceback" not in log, "a clean shutdown logs no traceback, ours or the client's"
     # Everything below the committed offsets is stored: draining committed nothing early.
     lag = group_lag(stack)
     assert len(stored_ids(stack.db_url)) >= 1500 - lag

@@ -104,6 +104,10 @@ class Stack:
         ensure_topics(self.kafka_settings())
 
 
+class MetricsNotUpError(Exception):
+    """The worker's metrics endpoint does not answer yet."""
+
+
 class Worker:
     """`finsent worker classify` in a subprocess, with its metrics and log at hand."""
 
@@ -134,7 +138,11 @@ class Worker:
         return values
 
     def metric(self, name: str) -> float:
-        return self.metrics().get(name, 0.0)
+        """One sample's value; raises while the endpoint is not up (never a silent 0)."""
+        metrics = self.metrics()
+        if not metrics:
+            raise MetricsNotUpError(self.port)
+        return metrics.get(name, 0.0)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -142,8 +150,11 @@ class Worker:
     def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if check():
-                return
+            try:
+                if check():
+                    return
+            except MetricsNotUpError:
+                pass
             if self.proc.poll() is not None:
                 raise AssertionError(
                     f"worker exited ({self.proc.returncode}) waiting for {what}:\n{self.log()[-3000:]}"
