@@ -49,14 +49,6 @@ run_tier() {
             set +e
             "$PY" -m pytest "tests/$tier" -o cache_dir="$OUT/.pytest_cache" --junitxml="$OUT/$tier.xml"
             local rc=$?
-            # Known issue: kafka-python 3.0 rebalances can stall a consumer group join on a busy
-            # machine. Real-server tiers get ONE rerun of the failed tests, reported loudly.
-            if (( rc == 1 )) && [[ $tier != unit ]]; then
-                say "tier $tier: FAILURES above; rerunning only the failed tests once (flaky)"
-                "$PY" -m pytest "tests/$tier" --lf -o cache_dir="$OUT/.pytest_cache" \
-                    --junitxml="$OUT/$tier-rerun.xml"
-                rc=$?
-            fi
             set -e
             # pytest exits 5 when a tier has no tests yet; that is not a failure of the suite.
             if (( rc != 0 && rc != 5 )); then status=1; fi
