@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -38,6 +39,8 @@ from pipeline.trends import (
     touched_ends,
 )
 from schemas.alerts import Explanation
+
+log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x66696E73  # "fins": the scheduler's advisory lock id
 NO_WINDOW = Observation(0, 0.0)
@@ -263,6 +266,7 @@ class LeaderLock:
         self._key = key
         self._conn: Connection | None = None
         self._held = False
+        self._last_error: str | None = None
 
     def ensure(self) -> bool:
         """True when this process holds the lock now (acquiring it if it is free)."""
@@ -270,10 +274,19 @@ class LeaderLock:
             return True
         try:
             self._held = self._still_held() if self._held else self._try()
-        except DBAPIError:
+            self._last_error = None
+        except DBAPIError as e:
             self._drop()
+            self._report(e)
         alert_metrics.LEADER.set(1 if self._held else 0)
         return self._held
+
+    def _report(self, error: DBAPIError) -> None:
+        """Say why leadership failed (a wrong password, the server down) once per cause."""
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        if reason != self._last_error:
+            log.warning("leader lock unavailable, not leading: %s", reason)
+            self._last_error = reason
 
     def release(self) -> None:
         if self._conn is not None and self._held:

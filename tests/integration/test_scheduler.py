@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -13,8 +14,11 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+import pytest
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.engine import make_url
 
+from pipeline.scheduling import LeaderLock
 from pipeline.settings import load_settings
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import upgrade
@@ -98,3 +102,21 @@ def test_two_schedulers_one_leader_no_step_twice_or_skipped(pg_url: str, tmp_pat
     assert set(owners[handover:]) == {str(second.pid)}, "the old leader never came back"
     took_over = done[handover].computed_at - killed_at
     assert took_over <= timedelta(seconds=2 * STEP_S), f"took over after {took_over}"
+
+
+def test_leader_lock_says_why_it_cannot_lead_and_hides_the_password(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = make_url(pg_url).set(password="not-the-password-4711")
+    engine = create_engine(wrong)
+    lock = LeaderLock(engine)
+    try:
+        with caplog.at_level(logging.WARNING, logger="pipeline.scheduling"):
+            assert lock.ensure() is False
+            assert lock.ensure() is False
+    finally:
+        engine.dispose()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.scheduling"]
+    assert len(warnings) == 1, "one warning per cause, not one per step"
+    assert "password authentication failed" in warnings[0]
+    assert "not-the-password-4711" not in caplog.text
