@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
+OWN_LOGGERS = ("pipeline", "workers", "schemas", "bench")
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,6 +35,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("kafka", "apscheduler", "httpx", "alembic.runtime.migration"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # finsent's own loggers speak at `level`; libraries (kafka, onnxruntime's quantizer,
+    # apscheduler, …) only from WARNING up, unless DEBUG asks for everything.
+    numeric = logging.getLevelName(level)
+    root.setLevel(numeric if numeric <= logging.DEBUG else max(logging.WARNING, numeric))
+    for own in OWN_LOGGERS:
+        logging.getLogger(own).setLevel(numeric)
