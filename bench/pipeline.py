@@ -283,6 +283,7 @@ class Phase:
             bootstrap_servers=self.args.bootstrap,
             group_id=self.kafka.group,
             auto_offset_reset="earliest",
+            **self.kafka.fetch_options(),
         )
         done, started = 0, time.perf_counter()
         while done < len(events):

@@ -39,6 +39,7 @@ def read_dead_letters(
         client_id=f"{kafka.client_id}-dlq-reader",
         enable_auto_commit=False,
         group_id=None,
+        **kafka.fetch_options(),
         **kafka.client_options(),
     )
     try:

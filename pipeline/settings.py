@@ -55,6 +55,9 @@ class KafkaSettings(BaseModel):
     heartbeat_interval_ms: int = Field(3_000, ge=100, description="Consumer heartbeat")
     max_poll_interval_ms: int = Field(300_000, ge=1000, description="Max time between polls")
     max_poll_records: int = Field(500, ge=1, description="Records fetched per poll at most")
+    fetch_max_bytes: int = Field(
+        8 * 1_048_576, ge=1_048_576, description="Bytes one fetch response may carry at most"
+    )
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", description="Where a new group starts reading"
     )
@@ -68,6 +71,18 @@ class KafkaSettings(BaseModel):
         if self.security_protocol.startswith("SASL") and not self.sasl_mechanism:
             raise ValueError(f"{self.security_protocol} needs kafka.sasl_mechanism")
         return self
+
+    def fetch_options(self) -> dict[str, Any]:
+        """Fetch sizes for every consumer: kafka-python refuses a response frame larger than
+        `receive_message_max_bytes` (1 MB by default) and retries it forever, so the frame
+        limit must cover the largest response the fetch limits allow (one batch may exceed
+        `fetch_max_bytes`, up to the topic's message limit)."""
+        partition_bytes = max(self.max_message_bytes, 1_048_576)
+        return {
+            "fetch_max_bytes": self.fetch_max_bytes,
+            "max_partition_fetch_bytes": partition_bytes,
+            "receive_message_max_bytes": self.fetch_max_bytes + partition_bytes + 65_536,
+        }
 
     def client_options(self) -> dict[str, Any]:
         """Connection options shared by kafka-python's producer, consumer and admin."""

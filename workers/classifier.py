@@ -138,14 +138,14 @@ class StreamProcessor:
             self._consumer.pause(*self._consumer.assignment())
             self._paused = True
             self._metrics.paused.set(1)
-            log.warning("backpressure: partitions paused, still polling")
+            log.debug("backpressure: partitions paused, still polling")
 
     def _resume(self) -> None:
         if self._paused:
             self._consumer.resume(*self._consumer.paused())
             self._paused = False
             self._metrics.paused.set(0)
-            log.info("backpressure cleared: partitions resumed")
+            log.debug("backpressure cleared: partitions resumed")
 
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
@@ -266,7 +266,7 @@ def make_consumer(kafka: KafkaSettings) -> KafkaConsumer:
         session_timeout_ms=kafka.session_timeout_ms,
         heartbeat_interval_ms=kafka.heartbeat_interval_ms,
         max_poll_interval_ms=kafka.max_poll_interval_ms,
-        max_partition_fetch_bytes=max(kafka.max_message_bytes, 1_048_576),
+        **kafka.fetch_options(),
         **kafka.client_options(),
     )
 

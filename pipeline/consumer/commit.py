@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from pipeline.consumer.steps import Message, Partition, ProcessingStep
+from pipeline.consumer.steps import ForwardingStep, Message, Partition, ProcessingStep
 from pipeline.metrics import ClassifierMetrics
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class CommitStep(ProcessingStep[int]):
         self._last = time.monotonic()
 
 
-class EarlyCommitStep(ProcessingStep[T]):
+class EarlyCommitStep(ForwardingStep[T]):
     """TEST ONLY (`testing.commit_order=offsets_first`): commits offsets before the rows.
 
     Exists so the kill -9 test can prove it detects loss; never used otherwise.
@@ -120,7 +120,7 @@ class EarlyCommitStep(ProcessingStep[T]):
     def __init__(
         self, next_step: ProcessingStep[T], committer: Committer, crash: CrashPoint
     ) -> None:
-        self._next = next_step
+        super().__init__(next_step)
         self._committer = committer
         self._crash = crash
 
@@ -129,15 +129,3 @@ class EarlyCommitStep(ProcessingStep[T]):
         if self._committer.commit(message.committable):
             self._crash.reached("offsets committed, rows not yet")
         self._next.submit(message)
-
-    def poll(self) -> None:
-        self._next.poll()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._next.join(timeout)
-
-    def close(self) -> None:
-        self._next.close()
-
-    def terminate(self) -> None:
-        self._next.terminate()

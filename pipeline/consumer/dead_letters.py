@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 
 from pipeline.classify import Envelope
 from pipeline.consumer.decode import Rejected
-from pipeline.consumer.steps import Message, ProcessingStep
+from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
 from pipeline.errors import FinsentError
 from pipeline.metrics import ClassifierMetrics
 from pipeline.scored import ScoredItem
@@ -119,14 +119,14 @@ class Parked:
     sink: DeadLetterSink
 
 
-class DeadLetterStep(ProcessingStep[Envelope | Rejected]):
+class DeadLetterStep(ForwardingStep[Envelope | Rejected]):
     def __init__(
         self,
         next_step: ProcessingStep[Envelope | Parked],
         sink: DeadLetterSink,
         metrics: ClassifierMetrics,
     ) -> None:
-        self._next = next_step
+        super().__init__(next_step)
         self._sink = sink
         self._metrics = metrics
         # The last letter sent whose hand-off was rejected: resubmitted, it is not sent twice.
@@ -150,18 +150,6 @@ class DeadLetterStep(ProcessingStep[Envelope | Rejected]):
         if self._unforwarded is not None and self._unforwarded[0] == _identity(rejected):
             return self._unforwarded[1]
         return Parked(rejected, self._sink.send(rejected), self._sink)
-
-    def poll(self) -> None:
-        self._next.poll()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._next.join(timeout)
-
-    def close(self) -> None:
-        self._next.close()
-
-    def terminate(self) -> None:
-        self._next.terminate()
 
 
 def _identity(rejected: Rejected) -> object:

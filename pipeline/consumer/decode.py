@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from pipeline.classify import Envelope
 from pipeline.clock import Clock
-from pipeline.consumer.steps import Message, ProcessingStep
+from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
 from pipeline.metrics import ClassifierMetrics
 from pipeline.scored import Coordinates
 from pipeline.settings import EventSettings
@@ -56,7 +56,7 @@ def dead_letter(
     return Rejected(letter, kept, where.key)
 
 
-class DecodeStep(ProcessingStep[RawRecord]):
+class DecodeStep(ForwardingStep[RawRecord]):
     def __init__(
         self,
         next_step: ProcessingStep[Envelope | Rejected],
@@ -64,7 +64,7 @@ class DecodeStep(ProcessingStep[RawRecord]):
         clock: Clock,
         metrics: ClassifierMetrics,
     ) -> None:
-        self._next = next_step
+        super().__init__(next_step)
         self._events = events
         self._clock = clock
         self._metrics = metrics
@@ -84,15 +84,3 @@ class DecodeStep(ProcessingStep[RawRecord]):
         except EventRejected as rejection:
             return dead_letter(raw, rejection, self._events, self._clock)
         return Envelope(event, raw.coordinates)
-
-    def poll(self) -> None:
-        self._next.poll()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._next.join(timeout)
-
-    def close(self) -> None:
-        self._next.close()
-
-    def terminate(self) -> None:
-        self._next.terminate()

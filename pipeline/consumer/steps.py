@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 TIn = TypeVar("TIn")
@@ -63,3 +63,22 @@ class ProcessingStep(ABC, Generic[TIn]):
 
     @abstractmethod
     def terminate(self) -> None: ...
+
+
+class ForwardingStep(ProcessingStep[TIn]):
+    """A step that works in `submit` only and hands everything else to the next step."""
+
+    def __init__(self, next_step: ProcessingStep[Any]) -> None:
+        self._next = next_step
+
+    def poll(self) -> None:
+        self._next.poll()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._next.join(timeout)
+
+    def close(self) -> None:
+        self._next.close()
+
+    def terminate(self) -> None:
+        self._next.terminate()

@@ -9,7 +9,13 @@ from typer.testing import CliRunner
 
 from pipeline.clock import SimulatedClock
 from pipeline.errors import ConfigError
-from pipeline.settings import Settings, describe_settings, load_settings, setting_env_names
+from pipeline.settings import (
+    KafkaSettings,
+    Settings,
+    describe_settings,
+    load_settings,
+    setting_env_names,
+)
 from workers.cli import app
 
 SECRETS = {
@@ -101,3 +107,14 @@ def test_simulated_clock_only_moves_forward() -> None:
     assert clock.set(start) == start + timedelta(seconds=30)
     with pytest.raises(ValueError, match="does not go back"):
         clock.advance(timedelta(seconds=-1))
+
+
+def test_consumers_accept_the_largest_fetch_response_their_limits_allow() -> None:
+    # kafka-python refuses a frame above receive_message_max_bytes and retries it forever:
+    # with its 1 MB default a 6-partition backlog stalls the worker.
+    kafka = KafkaSettings(bootstrap="127.0.0.1:9092", max_message_bytes=2 * 1_048_576)
+    options = kafka.fetch_options()
+    assert options["max_partition_fetch_bytes"] == 2 * 1_048_576
+    assert options["receive_message_max_bytes"] > (
+        options["fetch_max_bytes"] + options["max_partition_fetch_bytes"]
+    )
