@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
-OWN_LOGGERS = ("pipeline", "workers", "schemas", "bench")
+OWN_LOGGERS = ("pipeline", "workers", "schemas", "bench", "__main__")  # `python -m` too
 
 
 class JsonFormatter(logging.Formatter):

@@ -90,6 +90,21 @@ def _lag_metric(worker: Worker) -> float:
     return sum(lags) if len(lags) == 6 else -1
 
 
+def test_a_backlog_of_large_events_does_not_stall_the_fetch(stack: Stack, workers) -> None:  # type: ignore[no-untyped-def]
+    # ~200 KB bodies: every fetch response is several MB, far above kafka-python's 1 MB
+    # default frame limit, which refuses such a response and retries it forever.
+    events = [
+        (f"big{i}", news(f"big{i}", f"$T{i} Company{i} shares rise", body="word " * 40_000))
+        for i in range(48)
+    ]
+    produce_events(stack, events)
+    worker = workers(stack)
+    worker.wait_for("every large event stored", lambda: len(stored_ids(stack.db_url)) == 48)
+    worker.wait_for("lag 0", lambda: group_lag(stack) == 0, timeout=30)
+    assert "Invalid frame length" not in worker.log()
+    assert worker.terminate() == 0
+
+
 def test_sigterm_drains_in_flight_work_and_exits_0(stack: Stack, workers) -> None:  # type: ignore[no-untyped-def]
     events = stream_of(1500, reprints=0, tag="s")
     produce_events(stack, events)

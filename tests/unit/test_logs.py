@@ -25,6 +25,8 @@ def test_info_shows_finsent_lines_and_hides_library_info() -> None:
     configure_logging("INFO")
     assert logging.getLogger("pipeline.training.train").isEnabledFor(logging.INFO)
     assert logging.getLogger("workers.classifier").isEnabledFor(logging.INFO)
+    # `python -m workers.classifier` logs as __main__: its lines are finsent's too
+    assert logging.getLogger("__main__").isEnabledFor(logging.INFO)
     # onnxruntime's quantizer logs through the root logger; fusion through its own names
     assert not logging.getLogger().isEnabledFor(logging.INFO)
     assert not logging.getLogger("fusion_base").isEnabledFor(logging.INFO)
