@@ -58,6 +58,11 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--bundle", type=Path, default=None, help="default: FINSENT_MODEL__BUNDLE")
     parser.add_argument(
+        "--checkpoint", type=Path, default=None,
+        help="the bundle's training checkpoint, for the pinned naive baseline (smoke: the test"
+        " bundle's)",
+    )
+    parser.add_argument(
         "--bootstrap", default=os.environ.get("FINSENT_KAFKA__BOOTSTRAP", "127.0.0.1:9092")
     )
     parser.add_argument("--admin-url", default=ADMIN_URL)
@@ -72,6 +77,7 @@ def parse() -> argparse.Namespace:
 def main() -> None:
     args = parse()
     bundle = resolve_bundle(args.bundle)
+    args.checkpoint = resolve_checkpoint(args, bundle)
     texts = load_texts(args.texts, args.events)
     run_id = uuid.uuid4().hex[:8]
     results: dict[str, Any] = {
@@ -118,6 +124,16 @@ def resolve_bundle(path: Path | None) -> ModelBundle:
 
     print("no --bundle / FINSENT_MODEL__BUNDLE: using the tiny test bundle", flush=True)
     return cached_test_bundle(default_cache_dir() / "models")
+
+
+def resolve_checkpoint(args: argparse.Namespace, bundle: ModelBundle) -> Path | None:
+    """--checkpoint, or the tiny test bundle's own, which is kept beside it."""
+    if args.checkpoint is not None:
+        return Path(args.checkpoint)
+    from pipeline.training.testbundle import checkpoint_of_test_bundle
+
+    candidate = checkpoint_of_test_bundle(bundle.path)
+    return candidate if (candidate / "checkpoint.json").is_file() else None
 
 
 def load_texts(path: Path, count: int) -> list[dict[str, Any]]:
@@ -266,7 +282,7 @@ class Phase:
 
     def naive(self, events: Sequence[dict[str, Any]]) -> tuple[float, str]:
         self.produce(events)
-        score, label = naive_scorer(self.bundle)
+        score, label = naive_scorer(self.bundle, self.args.checkpoint)
         engine = create_engine(self.db_url)
         with Session(engine) as session:
             session.merge(
@@ -319,16 +335,20 @@ class Phase:
         }
 
 
-def naive_scorer(bundle: ModelBundle) -> tuple[Callable[[str], Any], str]:
-    """The pinned naive baseline of bench.runtime if present, else the runtime at batch 1."""
-    try:
-        from bench.runtime import naive_classifier  # type: ignore[attr-defined]
-    except ImportError:
-        from pipeline.runtime import ModelRuntime
+def naive_scorer(
+    bundle: ModelBundle, checkpoint: Path | None
+) -> tuple[Callable[[str], Any], str]:
+    """bench.runtime's pinned naive baseline (needs the bundle's training checkpoint and the
+    train extra); without a checkpoint, our own runtime at batch 1, labelled as such."""
+    if checkpoint is not None:
+        from bench.runtime import naive_classifier
 
-        runtime = ModelRuntime(bundle, intra_op_threads=2)
-        return (lambda t: runtime.classify([t])[0]), "ModelRuntime at batch 1 (no bench.runtime)"
-    return naive_classifier(bundle), "bench.runtime.naive_classifier"
+        scorer = naive_classifier(checkpoint, bundle.manifest.max_length)
+        return scorer, "bench.runtime.naive_classifier (transformers pipeline, one item per call)"
+    from pipeline.runtime import ModelRuntime
+
+    runtime = ModelRuntime(bundle, intra_op_threads=2)
+    return (lambda t: runtime.classify([t])[0]), "ModelRuntime at batch 1 (no --checkpoint)"
 
 
 def naive_store(engine: Any, event: Any, score: Callable[[str], Any]) -> None:

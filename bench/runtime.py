@@ -17,6 +17,7 @@ import platform
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,14 +77,26 @@ def _runtime_rate(
 
 
 def _naive_rate(checkpoint: Path, texts: list[str], max_length: int) -> float:
-    """The baseline: sentiment-only AutoModelForSequenceClassification, one item per call."""
+    """The baseline's rate on `texts`, one item per call."""
+    classifier = naive_classifier(checkpoint, max_length)
+    classifier(texts[0])
+    started = time.perf_counter()
+    for text in texts:
+        classifier(text)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def naive_classifier(checkpoint: Path, max_length: int) -> Callable[[str], Any]:
+    """The pinned naive baseline: a stock sentiment-only BertForSequenceClassification (our
+    encoder and sentiment head) behind transformers' text-classification pipeline on the CPU,
+    called one item at a time, the way tutorials do it. Shared with bench.pipeline."""
     import torch
     from transformers import pipeline
 
     torch.set_num_threads(NAIVE_THREADS)
     with tempfile.TemporaryDirectory(prefix="finsent-naive-") as tmp:
         _save_sentiment_classifier(checkpoint, Path(tmp))
-        classifier = pipeline(
+        return pipeline(  # type: ignore[no-any-return]  # loaded fully before tmp goes
             "text-classification",
             model=tmp,
             tokenizer=tmp,
@@ -91,11 +104,6 @@ def _naive_rate(checkpoint: Path, texts: list[str], max_length: int) -> float:
             truncation=True,
             max_length=max_length,
         )
-        classifier(texts[0])
-        started = time.perf_counter()
-        for text in texts:
-            classifier(text)
-        return len(texts) / (time.perf_counter() - started)
 
 
 def _save_sentiment_classifier(checkpoint_dir: Path, out: Path) -> None:
