@@ -9,6 +9,7 @@ import logging
 import threading
 
 import httpx
+from sqlalchemy.exc import OperationalError
 
 from pipeline.clock import Clock, WallClock
 from pipeline.notifier import deliver_due
@@ -26,7 +27,11 @@ def run_notifier(settings: Settings, stop: threading.Event, clock: Clock | None 
         while not stop.is_set():
             try:
                 report = deliver_due(engine, settings, wall, client)
-            except Exception:  # a database hiccup; the next poll retries
+            except OperationalError as e:  # the database is away; the next poll retries
+                reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
+                log.warning("notifier poll failed, database unavailable: %s", reason)
+                report = None
+            except Exception:  # anything else is a bug worth its traceback; keep serving
                 log.exception("notifier poll failed")
                 report = None
             if report is None or report.claimed < settings.webhooks.claim_batch:
