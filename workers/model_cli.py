@@ -7,24 +7,19 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from pipeline.errors import FinsentError
+from workers.invocation import F, console, friendly_errors
+from workers.logs import configure_logging
 
 if TYPE_CHECKING:
     from pipeline.runtime import PrecisionChoice
 
 model_app = typer.Typer(help="Model bundles: the default model, the test bundle, info.")
-console = Console()
-err_console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 _PRECISIONS: dict[str, PrecisionChoice] = {"auto": "auto", "fp32": "fp32", "int8": "int8"}
 
 FilesArg = Annotated[
@@ -36,16 +31,13 @@ LabelMapOpt = Annotated[
 
 
 def _friendly(fn: F) -> F:
-    """A FinsentError becomes one readable line and exit code 2."""
+    """`friendly_errors`, with logging on: these commands run without loading settings."""
+    guarded = friendly_errors(fn)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        try:
-            return fn(*args, **kwargs)
-        except FinsentError as e:
-            err_console.print(f"[bold red]error:[/] {e}")
-            raise typer.Exit(2) from e
+        configure_logging()
+        return guarded(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature
 
