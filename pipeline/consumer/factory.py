@@ -20,7 +20,7 @@ from pipeline.consumer.commit import (
 )
 from pipeline.consumer.dead_letters import DeadLetterSink, DeadLetterStep
 from pipeline.consumer.decode import DecodeStep, RawRecord
-from pipeline.consumer.steps import Message, ProcessingStep
+from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
 from pipeline.consumer.store import InferenceTask, ScoredPublisher, ScoredWork, StoreTask
 from pipeline.consumer.threaded import RunTaskInThread
 from pipeline.metrics import ClassifierMetrics
@@ -52,29 +52,20 @@ def time_policy(settings: Settings) -> TimePolicy:
     )
 
 
-class Chain(ProcessingStep[RawRecord]):
+class Chain(ForwardingStep[RawRecord]):
     """The built chain: its head, plus what terminating must also stop."""
 
     def __init__(self, head: ProcessingStep[RawRecord], on_terminate: list[Callable[[], None]]):
-        self._head = head
+        super().__init__(head)
         self._on_terminate = on_terminate
 
     def submit(self, message: Message[RawRecord]) -> None:
-        self._head.submit(message)
-
-    def poll(self) -> None:
-        self._head.poll()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._head.join(timeout)
-
-    def close(self) -> None:
-        self._head.close()
+        self._next.submit(message)
 
     def terminate(self) -> None:
         for hook in self._on_terminate:
             hook()
-        self._head.terminate()
+        super().terminate()
 
 
 def build_chain(deps: ChainDeps, committer: Committer) -> Chain:
