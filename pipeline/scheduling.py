@@ -26,7 +26,7 @@ from pipeline.clock import Clock
 from pipeline.detection import Observation, evaluate
 from pipeline.rules import Rule, load_rules
 from pipeline.settings import Settings
-from pipeline.storage.db import is_postgres
+from pipeline.storage.db import db_error_reason, is_postgres
 from pipeline.storage.trend_tables import TrendStep
 from pipeline.trends import (
     baseline_ends,
@@ -283,7 +283,7 @@ class LeaderLock:
 
     def _report(self, error: DBAPIError) -> None:
         """Say why leadership failed (a wrong password, the server down) once per cause."""
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        reason = db_error_reason(error)
         if reason != self._last_error:
             log.warning("leader lock unavailable, not leading: %s", reason)
             self._last_error = reason

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from pipeline.clock import Clock, WallClock
 from pipeline.notifier import deliver_due
 from pipeline.settings import Settings
-from pipeline.storage.db import make_engine
+from pipeline.storage.db import db_error_reason, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,7 @@ def run_notifier(settings: Settings, stop: threading.Event, clock: Clock | None 
             try:
                 report = deliver_due(engine, settings, wall, client)
             except OperationalError as e:  # the database is away; the next poll retries
-                reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
-                log.warning("notifier poll failed, database unavailable: %s", reason)
+                log.warning("notifier poll failed, database unavailable: %s", db_error_reason(e))
                 report = None
             except Exception:  # anything else is a bug worth its traceback; keep serving
                 log.exception("notifier poll failed")

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.settings import DatabaseSettings
@@ -47,3 +48,9 @@ def is_postgres(engine: Engine) -> bool:
 def display_url(settings: DatabaseSettings) -> str:
     """The URL with its password masked, for logs and `config show`."""
     return make_url(settings.url.get_secret_value()).render_as_string(hide_password=True)
+
+
+def db_error_reason(error: DBAPIError) -> str:
+    """The driver's own first line (e.g. "password authentication failed for user …"):
+    readable, and free of the statement and its parameters that SQLAlchemy appends."""
+    return str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
