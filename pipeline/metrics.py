@@ -25,6 +25,12 @@ class ClassifierMetrics:
         self.dead_letters = Counter(
             p + "dead_letters", "Messages written to the DLQ, by kind", ["kind"], registry=registry
         )
+        self.decode_failures = Counter(
+            p + "decode_failures",
+            "Messages whose decoding raised an unexpected error (dead-lettered as internal)",
+            ["exception"],
+            registry=registry,
+        )
         self.batches = Counter(p + "batches", "Batches classified and stored", registry=registry)
         self.batch_size = Histogram(
             p + "batch_size", "Items per batch", buckets=_BATCH_SIZES, registry=registry

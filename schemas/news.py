@@ -190,6 +190,12 @@ def decode_news_event(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> N
         raise EventRejected(
             f"malformed JSON: {e.msg} at line {e.lineno} col {e.colno}", "json"
         ) from e
+    except RecursionError as e:
+        # json.loads recurses once per level: a few KB of brackets exhaust the stack.
+        raise EventRejected("malformed JSON: nested deeper than the parser allows", "json") from e
+    except ValueError as e:
+        # e.g. an integer of more digits than Python converts (sys.get_int_max_str_digits).
+        raise EventRejected(f"malformed JSON: {e}", "json") from e
     return validate_news_event(data)
 
 

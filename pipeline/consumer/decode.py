@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 
 from pipeline.classify import Envelope
@@ -12,6 +13,8 @@ from pipeline.metrics import ClassifierMetrics
 from pipeline.scored import Coordinates
 from pipeline.settings import EventSettings
 from schemas import DeadLetter, EventRejected, decode_news_event
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,4 +86,22 @@ class DecodeStep(ForwardingStep[RawRecord]):
             event = decode_news_event(raw.value, self._events.max_event_bytes)
         except EventRejected as rejection:
             return dead_letter(raw, rejection, self._events, self._clock)
+        except Exception as e:  # one bad message must never stop the worker
+            return self._internal_failure(raw, e)
         return Envelope(event, raw.coordinates)
+
+    def _internal_failure(self, raw: RawRecord, error: Exception) -> Rejected:
+        # A bug or a limit we did not foresee: dead-letter this message, keep the partition moving.
+        kind = type(error).__name__
+        where = raw.coordinates
+        log.error(
+            "decoding the message at %s[%s]@%s failed with %s; dead-lettered as internal",
+            where.topic,
+            where.partition,
+            where.offset,
+            kind,
+        )
+        self._metrics.decode_failures.labels(kind).inc()
+        reason = f"internal error while decoding: {kind}: {error}"[:500]
+        rejection = EventRejected(reason, "internal")
+        return dead_letter(raw, rejection, self._events, self._clock)

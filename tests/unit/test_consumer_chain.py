@@ -167,6 +167,8 @@ def test_offsets_are_committed_only_for_stored_or_dead_lettered_messages() -> No
             id="unknown major version",
         ),
         pytest.param(b"x" * 300_000, "oversize", id="oversize excerpt"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, "json", id="nested deeper than the stack"),
+        pytest.param(b'{"n": ' + b"9" * 5_000 + b"}", "json", id="integer of 5,000 digits"),
     ],
 )
 def test_poison_goes_to_the_dead_letter_sink_with_its_reason(
@@ -264,3 +266,35 @@ def test_rows_the_database_refuses_become_dead_letters_not_a_stall(
     assert "value too long" in sink.sent[0].letter.reason
     assert json.loads(sink.sent[0].value)["id"] == "bad"
     assert commits[-1] == {P0: 3}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(RecursionError("maximum recursion depth exceeded"), id="recursion"),
+        pytest.param(TypeError("unhashable type"), id="a bug in validation"),
+        pytest.param(MemoryError(), id="out of memory for one message"),
+    ],
+)
+def test_an_unexpected_decode_error_dead_letters_the_message_as_internal(
+    monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    import pipeline.consumer.decode as decode
+
+    real = decode.decode_news_event
+
+    def fail_on_poison(raw: bytes, max_bytes: int) -> object:
+        if raw == b"poison":
+            raise error
+        return real(raw, max_bytes)
+
+    monkeypatch.setattr(decode, "decode_news_event", fail_on_poison)
+    engine, sink = sqlite_memory_engine(), FakeSink()
+    commits: list[Mapping[Partition, int]] = []
+    chain = make_chain(engine, sink, lambda o: commits.append(dict(o)))
+    feed(chain, [message(P0, 3, b"poison"), message(P0, 4, good("after"))])
+    letter = sink.sent[0].letter
+    assert (letter.kind, letter.original_offset) == ("internal", 3)
+    assert type(error).__name__ in letter.reason
+    assert stored_ids(engine) == {"after"}
+    assert commits[-1] == {P0: 5}
