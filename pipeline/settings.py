@@ -293,16 +293,18 @@ def load_settings(**overrides: Any) -> Settings:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
+    # `from None`: the validation error's own text quotes every input value, secrets included,
+    # and a chained exception would print it with any traceback.
     try:
         return Settings(**overrides)
     except SettingsError as e:
         # A complex value (a section, a list) that is not JSON; the message names no value.
-        raise ConfigError(f"invalid settings: {e}; lists and sections are JSON") from e
+        raise ConfigError(f"invalid settings: {e}; lists and sections are JSON") from None
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
         )
-        raise ConfigError(f"invalid settings: {problems}") from e
+        raise ConfigError(f"invalid settings: {problems}") from None
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline.errors import FinsentError
 from pipeline.settings import Settings, load_settings
@@ -33,7 +34,7 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FinsentError as e:
-            err_console.print(f"[bold red]error:[/] {e}")
+            err_console.print(f"[bold red]error:[/] {escape(str(e))}")
             raise typer.Exit(2) from e
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature

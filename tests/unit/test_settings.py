@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from pipeline.settings import (
     load_settings,
     setting_env_names,
 )
-from workers.cli import app
+from workers.cli import app, main
 
 SECRETS = {
     "FINSENT_DATABASE__URL": "postgresql+psycopg://finsent:hunter2-db@db:5432/finsent",
@@ -55,13 +56,23 @@ def test_nested_env_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("env", "value", "message"),
     [
-        pytest.param("FINSENT_BATCHING__MAX_BATCH_SIZE", "0", "batching.max_batch_size", id="zero batch"),
-        pytest.param("FINSENT_BATCHING__MAX_BATCH_SIZE", "many", "batching.max_batch_size", id="not int"),
+        pytest.param(
+            "FINSENT_BATCHING__MAX_BATCH_SIZE", "0", "batching.max_batch_size", id="zero batch"
+        ),
+        pytest.param(
+            "FINSENT_BATCHING__MAX_BATCH_SIZE", "many", "batching.max_batch_size", id="not int"
+        ),
         pytest.param("FINSENT_DATABASE__URL", "mysql://x", "postgresql", id="unsupported db"),
         pytest.param("FINSENT_MODEL__PROVIDER", "tpu", "model.provider", id="unknown provider"),
-        pytest.param("FINSENT_TRENDS__STEP_S", "7", "multiple of trends.step_s", id="step not dividing"),
-        pytest.param("FINSENT_KAFKA__SECURITY_PROTOCOL", "SASL_SSL", "sasl_mechanism", id="sasl w/o mech"),
-        pytest.param("FINSENT_ALERTS__MIN_NEGATIVE_SHARE", "1.5", "min_negative_share", id="share > 1"),
+        pytest.param(
+            "FINSENT_TRENDS__STEP_S", "7", "multiple of trends.step_s", id="step not dividing"
+        ),
+        pytest.param(
+            "FINSENT_KAFKA__SECURITY_PROTOCOL", "SASL_SSL", "sasl_mechanism", id="sasl w/o mech"
+        ),
+        pytest.param(
+            "FINSENT_ALERTS__MIN_NEGATIVE_SHARE", "1.5", "min_negative_share", id="share > 1"
+        ),
     ],
 )
 def test_bad_config_is_a_clear_error(
@@ -118,3 +129,39 @@ def test_consumers_accept_the_largest_fetch_response_their_limits_allow() -> Non
     assert options["receive_message_max_bytes"] > (
         options["fetch_max_bytes"] + options["max_partition_fetch_bytes"]
     )
+
+
+SECRET_URLS = [
+    pytest.param("postgres://u:pw-9q-secret@127.0.0.1:1/z", id="unsupported scheme"),
+    pytest.param("mysql://u:pw-9q-secret@127.0.0.1:1/z", id="another database"),
+]
+
+
+@pytest.mark.parametrize("url", SECRET_URLS)
+@pytest.mark.parametrize("command", [["report"], ["config", "show"], ["alerts", "list"]])
+def test_a_rejected_database_url_is_one_line_without_its_password(
+    url: str,
+    command: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Through the entry point's own boundary, as `finsent <command>` runs it.
+    monkeypatch.setenv("FINSENT_DATABASE__URL", url)
+    monkeypatch.setattr(sys, "argv", ["finsent", *command])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    assert exited.value.code == 2, output
+    assert "pw-9q-secret" not in output
+    assert "Traceback" not in output
+    assert "database.url" in output
+    assert len(output.strip().splitlines()) <= 2, output
+
+
+def test_settings_error_carries_no_chained_validation_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(database={"url": "postgres://u:pw-9q-secret@h/db"})
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+    assert "pw-9q-secret" not in str(caught.value)
