@@ -1,9 +1,17 @@
-"""Accuracy benchmark: fine-tune on Twitter Financial News (sentiment + topic train splits
-together), select on a dev split carved from train, evaluate once on the valid splits, and
-evaluate the default model on the same splits.
+"""Accuracy benchmark.
 
-  python -m bench.accuracy                      # full run here (CPU), writes bench/results/
-  python -m bench.accuracy --smoke              # tiny sizes, writes bench/results/smoke/
+By default it scores the model finsent ships (served int8, and fp32 beside it) per kind of
+text — the robustness report of shared/PLAN.md: TFN dev, TFN dev style-shifted, held-out
+seed-grammar headlines, the formal gold set per kind, gold headlines with a body, and TFN
+valid (the final report, never used to choose) — with calibration (ECE, 15 bins) and the
+int8-vs-fp32 paired bootstrap, into bench/results/accuracy.json.
+
+With --recipe it reproduces a training recipe instead: fine-tune on TFN train, select on a
+dev split carved from train, evaluate on valid (bench/results/accuracy_recipe.json).
+
+  python -m bench.accuracy                      # the shipped model's report
+  python -m bench.accuracy --smoke              # 100 rows a set, writes bench/results/smoke/
+  python -m bench.accuracy --recipe             # train + evaluate the recipe here (CPU)
   python -m bench.accuracy --train-only --out-checkpoint DIR --device cuda   # on a GPU host
   python -m bench.accuracy --from-checkpoint DIR                             # evaluate here
 """
@@ -33,6 +41,11 @@ log = logging.getLogger("bench.accuracy")
 def main() -> None:
     args = _parse()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if not (args.recipe or args.train_only or args.from_checkpoint or args.from_bundle):
+        from bench.robustness import shipped_report
+
+        _write(shipped_report(smoke=args.smoke, bundle=args.default_bundle), args, "accuracy")
+        return
     work = _work_dir(args)
     checkpoint = args.from_checkpoint or args.out_checkpoint or work / "checkpoint"
     train_wall = None
@@ -42,8 +55,11 @@ def main() -> None:
         log.info("checkpoint written to %s", checkpoint)
         return
     bundle = args.from_bundle or _export(checkpoint, args.out_bundle or work / "bundle")
-    result = _evaluate(args, bundle, checkpoint, train_wall)
-    out = ROOT / "bench" / "results" / ("smoke" if args.smoke else "") / "accuracy.json"
+    _write(_evaluate(args, bundle, checkpoint, train_wall), args, "accuracy_recipe")
+
+
+def _write(result: dict[str, Any], args: argparse.Namespace, name: str) -> None:
+    out = ROOT / "bench" / "results" / ("smoke" if args.smoke else "") / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
@@ -60,7 +76,7 @@ def _work_dir(args: argparse.Namespace) -> Path:
 def _base(args: argparse.Namespace) -> Path:
     if args.base is not None:
         return Path(args.base)
-    from pipeline.training.default_model import default_base
+    from pipeline.training.base_model import default_base
 
     return default_base()
 
@@ -167,19 +183,12 @@ def _scores(
 
 
 def _default_model(args: argparse.Namespace) -> tuple[Path, str]:
-    from pipeline.settings import default_cache_dir
-
     if args.default_bundle is not None:
         return args.default_bundle, f"bundle {args.default_bundle} (given with --default-bundle)"
-    if args.smoke:  # training the default model takes minutes: smoke runs use the tiny bundle
-        from pipeline.training.testbundle import cached_test_bundle
+    from pipeline.shipped_model import shipped_bundle
 
-        bundle = cached_test_bundle(default_cache_dir() / "models")
-        return bundle.path, "tiny test bundle (smoke stand-in)"
-    from pipeline.training.default_model import build_default_model
-
-    path = build_default_model()
-    return path, f"default model {path.name} (seed corpus data/seed/train.jsonl)"
+    bundle = shipped_bundle()
+    return bundle.path, f"the shipped model {bundle.version}"
 
 
 def _sources(split: str) -> list[Any]:
@@ -214,6 +223,7 @@ def _parse() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--smoke", action="store_true", help="tiny sizes; writes bench/results/smoke/")
+    p.add_argument("--recipe", action="store_true", help="train and evaluate the recipe here")
     p.add_argument("--device", default="cpu", help="torch device for training: cpu | cuda")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--max-length", type=int, default=128)
@@ -230,7 +240,9 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--from-checkpoint", type=Path, default=None, help="skip training")
     p.add_argument("--out-bundle", type=Path, default=None, help="where to export the bundle")
     p.add_argument("--from-bundle", type=Path, default=None, help="skip export: evaluate this")
-    p.add_argument("--default-bundle", type=Path, default=None, help="the default model to score")
+    p.add_argument(
+        "--default-bundle", type=Path, default=None, help="score this bundle, not the shipped one"
+    )
     p.add_argument(
         "--weights-dtype",
         choices=["float32", "float16"],

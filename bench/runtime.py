@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TFN = Path(
     os.environ.get("FINSENT_TFN_DIR", ROOT.parent / "shared" / "data" / "twitter_financial_news")
 )
+# The torch checkpoint the shipped model was exported from (the naive baseline runs it).
+SHIPPED_CHECKPOINT = ROOT.parent / "shared" / "models" / "tfn-minilm-c"
 BATCHES = (1, 8, 32, 128)
 PRECISIONS = ("int8", "fp32")
 NAIVE_THREADS = 2
@@ -151,23 +153,13 @@ def _model(args: argparse.Namespace) -> tuple[Path, Path]:
 
         bundle = cached_test_bundle(default_cache_dir() / "models").path
         return bundle, checkpoint_of_test_bundle(bundle)
-    bench = default_cache_dir() / "bench" / "accuracy"
-    if (bench / "bundle" / "manifest.json").is_file():
-        meta = json.loads((bench / "bundle" / "manifest.json").read_text())
-        log.info("benchmarking the accuracy benchmark's bundle %s", meta["version"])
-        checkpoint = args.checkpoint or _accuracy_checkpoint(bench)
-        return bench / "bundle", checkpoint
-    from pipeline.training.default_model import build_default_model, default_checkpoint
+    from pipeline.shipped_model import shipped_bundle
 
-    bundle = build_default_model()
-    return bundle, default_checkpoint(bundle)
-
-
-def _accuracy_checkpoint(bench: Path) -> Path:
-    for candidate in (bench / "checkpoint", bench / "gpu" / "ck"):
-        if (candidate / "checkpoint.json").is_file():
-            return candidate
-    raise SystemExit("no checkpoint for the naive baseline: pass --checkpoint")
+    bundle = shipped_bundle().path
+    log.info("benchmarking the shipped model %s", bundle.name)
+    if args.checkpoint is None and not (SHIPPED_CHECKPOINT / "checkpoint.json").is_file():
+        raise SystemExit(f"no checkpoint for the naive baseline at {SHIPPED_CHECKPOINT}")
+    return bundle, args.checkpoint or SHIPPED_CHECKPOINT
 
 
 def _texts(limit: int | None) -> list[str]:

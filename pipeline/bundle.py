@@ -76,6 +76,10 @@ class BundleManifest(BaseModel):
     serving: ServingChoice
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
+    calibration: dict[Precision, dict[str, float]] = Field(
+        default_factory=dict,
+        description="precision -> task -> temperature fitted on dev (logits are divided by it)",
+    )
 
     @model_validator(mode="after")
     def _files_cover_serving(self) -> BundleManifest:
@@ -128,6 +132,10 @@ class ModelBundle:
     @property
     def version(self) -> str:
         return self.manifest.version
+
+    def temperature(self, precision: Precision, task: str) -> float:
+        """The calibration temperature of a task at a precision (1 when none was fitted)."""
+        return self.manifest.calibration.get(precision, {}).get(task, 1.0)
 
     def file(self, role: str) -> Path:
         """The path of a file by role (fp32, int8, fp16, tokenizer)."""

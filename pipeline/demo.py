@@ -29,9 +29,6 @@ from pipeline.storage.results import ResultBatch, TimePolicy, store_batch
 from schemas import EventRejected, NewsEvent, decode_news_event
 
 DEMO_STEP_S = 300  # coarser than production's 30 s: two days in 576 steps, alerts 5 min apart
-# The quiet day gives NVLT up to 8 items an hour; a ticker needs 10 in a window to fire in the
-# demo, so two misread quiet-day headlines cannot raise an alert (printed in the demo's output).
-DEMO_MIN_TICKER_COUNT = 10
 BATCH = 64
 
 
@@ -86,7 +83,6 @@ def demo_settings(base: Settings, database: Path, bundle: Path) -> Settings:
             "trends": TrendSettings.model_validate(
                 {**base.trends.model_dump(), "step_s": DEMO_STEP_S}
             ),
-            "alerts": base.alerts.model_copy(update={"min_count_ticker": DEMO_MIN_TICKER_COUNT}),
             "webhooks": base.webhooks.model_copy(
                 update={"allow_private_targets": True, "allowed_hosts": ()}
             ),

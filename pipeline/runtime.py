@@ -71,6 +71,9 @@ class ModelRuntime:
             bundle, provider, precision, threads
         )
         self._check_outputs()
+        self._temperature = {
+            task: bundle.temperature(self.precision, task) for task in ("topic", "sentiment")
+        }
         # On CPU each bucket runs single-threaded and `threads` buckets run side by side:
         # measured faster on 2 cores than one bucket at a time over 2 ORT threads.
         self._workers = threads if self.active_provider == "cpu" else 1
@@ -95,23 +98,28 @@ class ModelRuntime:
         return self._encoder.token_ids(texts)
 
     def classify(self, texts: Sequence[str]) -> list[Prediction]:
-        """One prediction per text, in input order."""
+        """One prediction per text, in input order, with calibrated probabilities."""
         if not texts:
             return []
+        topic_logits, sentiment_logits = self.logits(texts)
+        return list(self._predictions(topic_logits, sentiment_logits))
+
+    def logits(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """The raw (uncalibrated) topic and sentiment logits, one row per text in input order."""
         ids = self._encoder.token_ids(texts)
-        per_bucket = min(BUCKET_ITEMS, -(-len(ids) // self._workers))
+        per_bucket = max(1, min(BUCKET_ITEMS, -(-len(ids) // self._workers)))
         buckets = list(_buckets(ids, per_bucket))
         batches = [self._encoder.pad([ids[i] for i in bucket]) for bucket in buckets]
         if len(batches) == 1:
             outputs = [self._run(batches[0])]
         else:
             outputs = list(self._pool.map(self._run, batches))
-        result: list[Prediction | None] = [None] * len(texts)
-        for bucket, (topic_logits, sentiment_logits) in zip(buckets, outputs, strict=True):
-            predictions = self._predictions(topic_logits, sentiment_logits)
-            for i, prediction in zip(bucket, predictions, strict=True):
-                result[i] = prediction
-        return [p for p in result if p is not None]
+        topic = np.empty((len(ids), len(self._topics)), dtype=np.float32)
+        sentiment = np.empty((len(ids), len(self._sentiments)), dtype=np.float32)
+        for bucket, (topic_rows, sentiment_rows) in zip(buckets, outputs, strict=True):
+            topic[bucket] = topic_rows
+            sentiment[bucket] = sentiment_rows
+        return topic, sentiment
 
     def close(self) -> None:
         """Stops the bucket threads."""
@@ -133,8 +141,8 @@ class ModelRuntime:
     def _predictions(
         self, topic_logits: NDArray[np.float32], sentiment_logits: NDArray[np.float32]
     ) -> Iterator[Prediction]:
-        topic_p = _softmax(topic_logits)
-        sentiment_p = _softmax(sentiment_logits)
+        topic_p = _softmax(topic_logits / self._temperature["topic"])
+        sentiment_p = _softmax(sentiment_logits / self._temperature["sentiment"])
         topic_ids = topic_p.argmax(axis=1)
         sentiment_ids = sentiment_p.argmax(axis=1)
         for row, topic_id in enumerate(topic_ids):

@@ -128,7 +128,9 @@ class DatabaseSettings(BaseModel):
 class ModelSettings(BaseModel):
     model_config = _FROZEN
 
-    bundle: Path | None = Field(None, description="Model bundle dir; unset = the default model")
+    bundle: Path | None = Field(
+        None, description="Model bundle dir; unset = the shipped model (pipeline/data/model)"
+    )
     provider: Literal["auto", "tensorrt", "cuda", "cpu"] = Field(
         "auto", description="ONNX Runtime provider; a configured GPU never falls back silently"
     )

@@ -3,11 +3,12 @@
 # The venv is keyed by a hash of pyproject's dependency lists: a changed list builds a new one.
 #   scripts/venv.sh            # runtime + train + dev extras
 #   FINSENT_EXTRAS=train scripts/venv.sh
+#   FINSENT_EXTRAS= scripts/venv.sh   # the service alone (no torch): what bootstrap.sh uses
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FINSENT_CACHE_DIR="${FINSENT_CACHE_DIR:-$HOME/.cache/finsent}"
-FINSENT_EXTRAS="${FINSENT_EXTRAS:-train,dev}"
+FINSENT_EXTRAS="${FINSENT_EXTRAS-train,dev}"
 PYTHON="${FINSENT_PYTHON:-python3}"
 
 log() { printf '[venv] %s\n' "$*" >&2; }
@@ -20,7 +21,7 @@ mkdir -p "$FINSENT_CACHE_DIR"
 if [[ -f $venv/.complete ]]; then
     log "cache hit: venv $venv"
 else
-    log "cache miss: venv $venv (installing finsent[$FINSENT_EXTRAS]; torch is large, first time takes minutes)"
+    log "cache miss: venv $venv (installing finsent[$FINSENT_EXTRAS]; with train, torch is large: minutes)"
     command -v "$PYTHON" >/dev/null || { log "ERROR: $PYTHON not found"; exit 1; }
     if ! "$PYTHON" -c "import venv, ensurepip" 2>/dev/null; then
         log "python3-venv missing: installing Debian's python3-venv"
@@ -29,7 +30,9 @@ else
     rm -rf "$venv"
     "$PYTHON" -m venv "$venv"
     "$venv/bin/pip" install --quiet --upgrade pip
-    "$venv/bin/pip" install --quiet --progress-bar off -e "$ROOT[$FINSENT_EXTRAS]"
+    target="$ROOT"
+    [[ -n $FINSENT_EXTRAS ]] && target="$ROOT[$FINSENT_EXTRAS]"
+    "$venv/bin/pip" install --quiet --progress-bar off -e "$target"
     touch "$venv/.complete"
     log "venv ready"
 fi

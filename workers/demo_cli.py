@@ -6,7 +6,6 @@ alert with its explanation, what the webhook receiver verified, the chart and th
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,8 +71,8 @@ def run_demo(
     console.print(
         f"[bold]replaying[/] {len(events.events)} events ({len(events.rejected)} rejected) "
         f"from {events.events[0].due:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC on a simulated"
-        f" clock, step {settings.trends.step_s} s, window {settings.trends.window_s} s; demo rule:"
-        f" a ticker needs {settings.alerts.min_count_ticker} items in a window to fire"
+        f" clock, step {settings.trends.step_s} s, window {settings.trends.window_s} s; the"
+        " alert rules are the configured ones"
     )
     outcome, receiver = _replay(settings, events.events, end, console)
     _show_results(settings, console, outcome, receiver, out, wanted)
@@ -89,15 +88,15 @@ def run_demo(
 
 
 def _default_model(base: Settings, console: Console) -> Path:
-    # The base checkpoint's unused pooler weights are expected; keep that notice out of the demo.
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from pipeline.training.default_model import build_default_model
+    from pipeline.shipped_model import shipped_bundle
 
-    console.print("[bold]model[/]: the default model (trained once from data/seed, then cached)")
     started = time.monotonic()
-    path = build_default_model(base.cache_dir)
-    console.print(f"[bold]model[/]: {path} ({time.monotonic() - started:.0f} s)")
-    return path
+    bundle = shipped_bundle(base.cache_dir)
+    console.print(
+        f"[bold]model[/]: the shipped model {bundle.version} "
+        f"({bundle.manifest.serving.cpu} on CPU, ready in {time.monotonic() - started:.0f} s)"
+    )
+    return bundle.path
 
 
 def _fresh_database(out: Path) -> Path:

@@ -57,16 +57,26 @@ def train(
     threads: int | None = None,
     freeze_embeddings: bool = False,
     label_map: LabelMapOpt = None,
+    head_learning_rate: float = 1e-3,
+    init_checkpoint: Annotated[
+        Path | None, typer.Option(help="Continue training from this checkpoint's weights")
+    ] = None,
+    dev_file: Annotated[
+        Path | None, typer.Option(help="Select on these rows (never trained on), not a carve")
+    ] = None,
+    weights_dtype: Annotated[
+        str, typer.Option(help="float32 | float16 (fp16 weights pack losslessly for shipping)")
+    ] = "float32",
 ) -> None:
     """Fine-tune the topic + sentiment model; keeps the best dev-split checkpoint."""
+    from pipeline.training.base_model import default_base
     from pipeline.training.data import DataSource, LabelMap
-    from pipeline.training.default_model import default_base
     from pipeline.training.train import TrainConfig
     from pipeline.training.train import train as run_training
 
     config = TrainConfig(
         sources=[DataSource.parse(f) for f in files],
-        base=base or default_base(),
+        base=base or init_checkpoint or default_base(),
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
@@ -77,6 +87,10 @@ def train(
         threads=threads,
         freeze_embeddings=freeze_embeddings,
         label_map=LabelMap.from_file(label_map) if label_map else None,
+        head_learning_rate=head_learning_rate,
+        init_checkpoint=init_checkpoint,
+        dev_file=dev_file,
+        weights_dtype="float16" if weights_dtype == "float16" else "float32",
     )
     result = run_training(config, out)
     console.print(f"checkpoint {out} (best epoch {result.best_epoch}, {result.wall_s:.0f} s)")
@@ -131,15 +145,24 @@ def export(
     console.print(f"CPU serves {bundle.manifest.serving.cpu}: {bundle.manifest.serving.reason}")
 
 
-@model_app.command("build-default")
+@model_app.command("build-shipped")
 @_friendly
-def build_default(force: bool = False) -> None:
-    """Train and export the default bundle from the seed corpus (cached)."""
-    from pipeline.training.default_model import build_default_model
+def build_shipped(
+    checkpoint: Annotated[Path, typer.Argument(help="Trained checkpoint directory")],
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write it (default: the package)")
+    ] = None,
+) -> None:
+    """Export CHECKPOINT, calibrate it on its dev split and pack it as the shipped model."""
+    from pipeline.shipped_model import SHIPPED_DIR
+    from pipeline.training.shipping import build_shipped as build
 
     started = time.perf_counter()
-    path = build_default_model(force=force)
-    console.print(f"default model: {path} ({time.perf_counter() - started:.0f} s)")
+    index = build(checkpoint, out or SHIPPED_DIR)
+    console.print(
+        f"shipped model {index.version} written to {out or SHIPPED_DIR} "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
 
 
 @model_app.command("build-test-bundle")
@@ -155,9 +178,16 @@ def build_test_bundle(
 
 @model_app.command("info")
 @_friendly
-def info(bundle: Annotated[Path, typer.Argument(help="Bundle directory")]) -> None:
-    """Verify a bundle and print its manifest."""
+def info(
+    bundle: Annotated[
+        Path | None, typer.Argument(help="Bundle directory (default: the shipped model)")
+    ] = None,
+) -> None:
+    """Verify a bundle (by default the shipped model) and print its manifest."""
     from pipeline.bundle import ModelBundle
+    from pipeline.shipped_model import SHIPPED_DIR, shipped_bundle
 
-    loaded = ModelBundle.load(bundle)
+    loaded = ModelBundle.load(bundle) if bundle else shipped_bundle()
+    if bundle is None:
+        console.print(f"shipped model {loaded.version}, card: {SHIPPED_DIR / 'MODEL_CARD.md'}")
     console.print_json(json.dumps(loaded.manifest.model_dump(mode="json")))

@@ -6,12 +6,14 @@ import logging
 
 from sqlalchemy import Engine
 
+from pipeline.bundle import ModelBundle
 from pipeline.classify import BatchClassifier, InferenceRuntime
 from pipeline.companies import load_companies
 from pipeline.errors import ConfigError
 from pipeline.metrics import ClassifierMetrics
 from pipeline.scored import ModelRecord
 from pipeline.settings import Settings
+from pipeline.shipped_model import shipped_bundle
 from pipeline.storage.results import find_originals
 from pipeline.tickers import CompanyMatcher, TickerExtractor
 
@@ -20,14 +22,9 @@ log = logging.getLogger(__name__)
 
 def load_runtime(settings: Settings) -> tuple[InferenceRuntime, ModelRecord]:
     """The configured bundle, loaded on the configured provider, and its model record."""
-    from pipeline.bundle import ModelBundle
     from pipeline.runtime import ModelRuntime
 
-    if settings.model.bundle is None:
-        raise ConfigError(
-            "no model bundle configured: set FINSENT_MODEL__BUNDLE to a bundle directory"
-        )
-    bundle = ModelBundle.load(settings.model.bundle)
+    bundle = configured_bundle(settings)
     runtime = ModelRuntime(
         bundle,
         provider=settings.model.provider,
@@ -36,6 +33,13 @@ def load_runtime(settings: Settings) -> tuple[InferenceRuntime, ModelRecord]:
     )
     manifest = bundle.manifest.model_dump(mode="json")
     return runtime, ModelRecord(bundle.version, bundle.manifest.base.name, manifest)
+
+
+def configured_bundle(settings: Settings) -> ModelBundle:
+    """FINSENT_MODEL__BUNDLE when set, else the shipped model (derived into the cache once)."""
+    if settings.model.bundle is not None:
+        return ModelBundle.load(settings.model.bundle)
+    return shipped_bundle(settings.cache_dir)
 
 
 def ticker_extractor() -> TickerExtractor:

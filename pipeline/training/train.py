@@ -57,12 +57,17 @@ class TrainConfig:
     max_rows: int | None = None
     label_map: LabelMap | None = None
     weights_dtype: WeightsDtype = "float32"
+    init_checkpoint: Path | None = None  # continue from this checkpoint's weights
+    dev_file: Path | None = None  # select on these rows (dropped from training), not a carve
     extra_meta: dict[str, Any] = field(default_factory=dict)
 
     def hyperparameters(self) -> dict[str, Any]:
         """The settings that shape the model, as plain JSON values."""
         skip = {"sources", "base", "label_map", "extra_meta", "device", "threads"}
-        return {k: v for k, v in asdict(self).items() if k not in skip}
+        values = {k: v for k, v in asdict(self).items() if k not in skip}
+        for key in ("init_checkpoint", "dev_file"):
+            values[key] = str(values[key]) if values[key] is not None else None
+        return values
 
 
 @dataclass(frozen=True)
@@ -90,11 +95,10 @@ def train(config: TrainConfig, out: Path) -> TrainResult:
     rows = load_rows(config.sources, config.label_map)
     if config.max_rows is not None:
         rows = random.Random(config.seed).sample(rows, min(config.max_rows, len(rows)))
-    train_rows, dev_rows = dev_split(rows, config.dev_fraction, config.seed)
+    train_rows, dev_rows = _split(rows, config)
     encoder = TextEncoder(config.base / "tokenizer.json", config.max_length)
     train_set, dev_set = _encode(encoder, train_rows), _encode(encoder, dev_rows)
-    attention = "sdpa" if device.type == "cuda" else "eager"
-    model = MultiTaskClassifier.from_base(config.base, len(TOPICS), len(SENTIMENTS), attention)
+    model = _initial_model(config, device)
     model.to(device)
     if config.freeze_embeddings:
         embeddings = model.encoder.get_input_embeddings()  # type: ignore[operator]
@@ -117,6 +121,24 @@ def train(config: TrainConfig, out: Path) -> TrainResult:
     meta = _meta(config, sizes, best, history, started)
     checkpoint = update_meta(out, meta)
     return TrainResult(checkpoint, best["epoch"], best["metrics"], history, meta["train_wall_s"])
+
+
+def _split(
+    rows: list[LabeledRow], config: TrainConfig
+) -> tuple[list[LabeledRow], list[LabeledRow]]:
+    if config.dev_file is None:
+        return dev_split(rows, config.dev_fraction, config.seed)
+    # A fixed dev file (e.g. the split an earlier model was selected on) never trains.
+    dev = load_rows([DataSource(config.dev_file)], config.label_map)
+    held = {row.text for row in dev}
+    return [row for row in rows if row.text not in held], dev
+
+
+def _initial_model(config: TrainConfig, device: torch.device) -> MultiTaskClassifier:
+    if config.init_checkpoint is not None:
+        return Checkpoint.open(config.init_checkpoint).load_model().train()
+    attention = "sdpa" if device.type == "cuda" else "eager"
+    return MultiTaskClassifier.from_base(config.base, len(TOPICS), len(SENTIMENTS), attention)
 
 
 def _fit(
