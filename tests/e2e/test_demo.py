@@ -2,8 +2,8 @@
 
 Exactly one ticker alert, for the scandal issuer, none for any other ticker; every
 notification delivered to the local receiver with a valid signature; the report, the
-explanations, the chart and the dashboard pointer printed. Uses the cached default model
-(built on first use, a few minutes).
+explanations, the chart and the dashboard pointer printed. Runs on the shipped model (derived
+into the cache on first use, seconds), as a user's clone does.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from pipeline.demo_stream import DEFAULT_EXPECTED, SCANDAL_TICKER
+from pipeline.shipped_model import SHIPPED_DIR, read_pack
 from pipeline.storage.alert_tables import AlertRow, WebhookDeliveryRow
+from pipeline.storage.tables import ClassificationRow
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 FINSENT = Path(sys.executable).with_name("finsent")
@@ -61,7 +63,9 @@ def test_demo_reaches_the_expected_outcome(
     with Session(engine) as session:
         alerts = session.scalars(select(AlertRow)).all()
         deliveries = session.scalars(select(WebhookDeliveryRow)).all()
+        versions = set(session.scalars(select(ClassificationRow.model_version)).all())
     engine.dispose()
+    assert versions == {read_pack(SHIPPED_DIR).version}, "the demo serves the shipped model"
     fired_tickers = [a.scope for a in alerts if a.scope_kind == "ticker" and a.fired_at is not None]
     assert fired_tickers == [f"ticker:{SCANDAL_TICKER}"]
     scandal = next(a for a in alerts if a.scope == f"ticker:{SCANDAL_TICKER}")
@@ -83,5 +87,6 @@ def test_demo_prints_what_it_promises(
     assert int(posts.group(1)) == int(posts.group(2)) > 0
     assert "as expected" in text
     assert "NOT as expected" not in text
+    assert f"the shipped model {read_pack(SHIPPED_DIR).version}" in text
     assert (out / f"trend_ticker_{SCANDAL_TICKER}.png").stat().st_size > 10_000
     assert "finsent api" in text
