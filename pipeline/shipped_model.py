@@ -161,7 +161,12 @@ def _strip_weights(model: Any) -> tuple[list[tuple[str, list[int]]], list[np.nda
 def _derive(source: Path, index: PackIndex, models: Path, target: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".shipped-", dir=models))
     try:
-        derived = _derive_files(source, index, staging)
+        try:
+            derived = _derive_files(source, index, staging)
+        except (ImportError, OSError, ValueError, RuntimeError) as e:
+            raise BundleError(
+                f"deriving the shipped model into {models} failed: {type(e).__name__}: {e}"
+            ) from e
         for role, expected in index.derived.items():
             if derived[role] != expected:
                 raise BundleError(

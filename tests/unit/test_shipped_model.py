@@ -146,3 +146,17 @@ def test_serving_the_shipped_model_imports_no_torch(derived: ModelBundle) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_derivation_that_cannot_run_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.precisions
+
+    def missing_dependency(fp32: Path, fp16: Path) -> None:
+        raise ImportError("missing 'sympy'")
+
+    monkeypatch.setattr(pipeline.precisions, "convert_fp16", missing_dependency)
+    with pytest.raises(BundleError, match="deriving the shipped model .* failed: ImportError"):
+        shipped.shipped_bundle(tmp_path / "cache")
+    assert not (tmp_path / "cache" / "models" / "shipped-0d00a10fabd101ee").exists()
