@@ -135,3 +135,11 @@ def test_no_gold_8gram_in_twitter_financial_news_training(gold: list[GoldRow]) -
     texts = (text for path in files for text in csv_texts(path, "text"))
     shared = ngram_overlap((row.text for row in gold), texts)
     assert not shared, f"gold shares 8-grams with TFN train: {_show(shared)}"
+
+
+def test_no_gold_8gram_in_the_written_training_text(gold: list[GoldRow]) -> None:
+    written = sorted((ROOT / "data" / "train").glob("*.jsonl"))
+    assert written, "data/train/ holds the formal training text written here"
+    texts = (text for path in written for text in jsonl_texts(path))
+    shared = ngram_overlap((row.text for row in gold), texts)
+    assert not shared, f"gold shares 8-grams with data/train/: {_show(shared)}"
