@@ -21,7 +21,7 @@ mkdir -p "$FINSENT_CACHE_DIR"
 if [[ -f $venv/.complete ]]; then
     log "cache hit: venv $venv"
 else
-    log "cache miss: venv $venv (installing finsent[$FINSENT_EXTRAS]; with train, torch is large: minutes)"
+    log "cache miss: venv $venv (installing finsent with extras '${FINSENT_EXTRAS:-none}'; the train extra's torch is large: minutes)"
     command -v "$PYTHON" >/dev/null || { log "ERROR: $PYTHON not found"; exit 1; }
     if ! "$PYTHON" -c "import venv, ensurepip" 2>/dev/null; then
         log "python3-venv missing: installing Debian's python3-venv"
