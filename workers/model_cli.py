@@ -58,6 +58,9 @@ def train(
     freeze_embeddings: bool = False,
     label_map: LabelMapOpt = None,
     head_learning_rate: float = 1e-3,
+    max_rows: Annotated[
+        int | None, typer.Option(help="Train on a seeded sample of this many rows")
+    ] = None,
     init_checkpoint: Annotated[
         Path | None, typer.Option(help="Continue training from this checkpoint's weights")
     ] = None,
@@ -88,6 +91,7 @@ def train(
         freeze_embeddings=freeze_embeddings,
         label_map=LabelMap.from_file(label_map) if label_map else None,
         head_learning_rate=head_learning_rate,
+        max_rows=max_rows,
         init_checkpoint=init_checkpoint,
         dev_file=dev_file,
         weights_dtype="float16" if weights_dtype == "float16" else "float32",
