@@ -178,3 +178,41 @@ def test_token_ids_match_the_transformers_tokenizer(test_bundle: ModelBundle) ->
     assert ours == theirs
     sep = reference.convert_tokens_to_ids("[SEP]")
     assert sep in ours[2][1:-1]  # the headline/body separator stays a real [SEP]
+
+
+def test_continued_training_starts_from_a_checkpoint_and_never_trains_on_its_dev_file(
+    test_bundle: ModelBundle, tmp_path: Path
+) -> None:
+    from pipeline.training.checkpoint import Checkpoint
+    from pipeline.training.testbundle import checkpoint_of_test_bundle
+    from pipeline.training.train import TrainConfig, train
+
+    start = checkpoint_of_test_bundle(test_bundle.path)
+    rows = [
+        {"text": f"Acme {word} quarterly profit {n}", "sentiment": label}
+        for n, (word, label) in enumerate(
+            [("raises", "positive"), ("cuts", "negative"), ("reports", "neutral")] * 8
+        )
+    ]
+    data = _write(tmp_path, "rows.jsonl", "\n".join(json.dumps(r) for r in rows))
+    dev = _write(tmp_path, "dev.jsonl", "\n".join(json.dumps(r) for r in rows[:6]))
+    config = TrainConfig(
+        sources=[DataSource(data)],
+        base=start,
+        epochs=1,
+        batch_size=8,
+        max_length=16,
+        init_checkpoint=start,
+        dev_file=dev,
+    )
+    result = train(config, tmp_path / "continued")
+    meta = result.checkpoint.meta["training"]
+    assert (meta["rows_train"], meta["rows_dev"]) == (18, 6)
+    assert meta["hyperparameters"]["init_checkpoint"] == str(start)
+    # The weights moved from the starting checkpoint's, not from a fresh base.
+    before = Checkpoint.open(start).load_model().state_dict()
+    after = Checkpoint.open(tmp_path / "continued").load_model().state_dict()
+    name = "sentiment_head.weight" if "sentiment_head.weight" in before else next(iter(before))
+    assert before[name].shape == after[name].shape
+    assert not torch.equal(before[name], after[name])
+    assert torch.allclose(before[name], after[name], atol=0.5)
