@@ -31,6 +31,18 @@ class ClassifierMetrics:
             ["exception"],
             registry=registry,
         )
+        self.sentiment_share = Gauge(
+            p + "sentiment_share",
+            "Share of each predicted sentiment over the last hour",
+            ["sentiment"],
+            registry=registry,
+        )
+        self.sentiment_drift = Gauge(
+            p + "sentiment_share_drift",
+            "Last hour's share of a sentiment minus its share in the model's training data",
+            ["sentiment"],
+            registry=registry,
+        )
         self.batches = Counter(p + "batches", "Batches classified and stored", registry=registry)
         self.batch_size = Histogram(
             p + "batch_size", "Items per batch", buckets=_BATCH_SIZES, registry=registry

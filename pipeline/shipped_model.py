@@ -51,9 +51,11 @@ def shipped_bundle(cache_dir: Path | None = None, source: Path | None = None) ->
     index = read_pack(source)
     verify_shipped(source, index)
     models = (cache_dir or default_cache_dir()) / "models"
-    target = models / f"shipped-{index.version}"
+    # The manifest (calibration, serving choice) can change without the weights: key on both.
+    name = f"shipped-{index.version}-{index.shipped[MANIFEST_NAME][:8]}"
+    target = models / name
     models.mkdir(parents=True, exist_ok=True)
-    with (models / f"shipped-{index.version}.lock").open("w") as lock:
+    with (models / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one deriver; a second process then finds the cache
         if (target / MANIFEST_NAME).is_file():
             log.info("shipped model %s: cache hit (%s)", index.version, target)

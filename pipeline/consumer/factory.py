@@ -23,6 +23,7 @@ from pipeline.consumer.decode import DecodeStep, RawRecord
 from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
 from pipeline.consumer.store import InferenceTask, ScoredPublisher, ScoredWork, StoreTask
 from pipeline.consumer.threaded import RunTaskInThread
+from pipeline.label_drift import LabelDrift
 from pipeline.metrics import ClassifierMetrics
 from pipeline.scored import ModelRecord
 from pipeline.settings import Settings
@@ -96,7 +97,12 @@ def build_chain(deps: ChainDeps, committer: Committer) -> Chain:
     if wrong_order:
         store = EarlyCommitStep(store, committer, crash)
     infer = RunTaskInThread(
-        InferenceTask(deps.classifier, deps.clock, metrics), store, depth, "infer"
+        InferenceTask(
+            deps.classifier, deps.clock, metrics, LabelDrift.from_manifest(deps.model.manifest)
+        ),
+        store,
+        depth,
+        "infer",
     )
     batch = BatchStep(
         infer,

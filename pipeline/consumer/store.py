@@ -21,6 +21,7 @@ from pipeline.clock import Clock
 from pipeline.consumer.batch_step import WorkBatch
 from pipeline.consumer.dead_letters import DeadLetterError, DeadLetterSink, Parked, refused_row
 from pipeline.errors import FinsentError, StorageError
+from pipeline.label_drift import LabelDrift
 from pipeline.metrics import ClassifierMetrics
 from pipeline.scored import ModelRecord, ScoredItem
 from pipeline.storage.results import (
@@ -51,11 +52,16 @@ class ScoredWork:
 
 class InferenceTask:
     def __init__(
-        self, classifier: BatchClassifier, clock: Clock, metrics: ClassifierMetrics
+        self,
+        classifier: BatchClassifier,
+        clock: Clock,
+        metrics: ClassifierMetrics,
+        drift: LabelDrift | None = None,
     ) -> None:
         self._classifier = classifier
         self._clock = clock
         self._metrics = metrics
+        self._drift = drift or LabelDrift(None)
 
     def __call__(self, batch: WorkBatch) -> ScoredWork:
         started = time.perf_counter()
@@ -64,7 +70,15 @@ class InferenceTask:
             self._metrics.inference_seconds.observe(time.perf_counter() - started)
         self._metrics.inferences.inc(result.inferred)
         self._metrics.reprints.inc(result.reprints)
+        self._record_shares(result.items)
         return ScoredWork(result.items, batch.parked, self._clock.now(), len(batch))
+
+    def _record_shares(self, items: Sequence[ScoredItem]) -> None:
+        shares = self._drift.observe(self._clock.now(), (i.scores.sentiment for i in items))
+        for sentiment, share in shares.items():
+            self._metrics.sentiment_share.labels(sentiment).set(share)
+        for sentiment, drift in self._drift.drift(shares).items():
+            self._metrics.sentiment_drift.labels(sentiment).set(drift)
 
 
 class ScoredPublisher:

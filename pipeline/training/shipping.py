@@ -31,7 +31,11 @@ def build_shipped(checkpoint_dir: Path, out: Path = SHIPPED_DIR) -> PackIndex:
     with tempfile.TemporaryDirectory(prefix="finsent-ship-") as tmp:
         bundle = export_bundle(checkpoint_dir, Path(tmp) / "bundle")
         calibration, report = calibrate(bundle, dev)
-        metrics = {**bundle.manifest.metrics, "calibration_dev": report}
+        metrics = {
+            **bundle.manifest.metrics,
+            "calibration_dev": report,
+            "label_prior": {"sentiment": sentiment_prior(dev)},
+        }
         return pack_bundle(bundle, out, {"calibration": calibration, "metrics": metrics})
 
 
@@ -69,3 +73,11 @@ def calibrate(
     temperatures["fp16"] = dict(temperatures["fp32"])
     report["fp16"] = "temperatures taken from fp32 (fp16 runs only on a GPU)"
     return temperatures, report
+
+
+def sentiment_prior(dev: list[LabeledRow]) -> dict[str, float]:
+    """Sentiment shares of the dev split (carved stratified from train: train's shares)."""
+    from pipeline.labels import SENTIMENTS
+
+    labels = [r.sentiment for r in dev if r.sentiment is not None]
+    return {name: round(labels.count(i) / len(labels), 4) for i, name in enumerate(SENTIMENTS)}
