@@ -265,7 +265,8 @@ def _message(partition: Partition, record: Any) -> Message[RawRecord]:
     where = Coordinates(
         partition.topic, partition.index, record.offset, record.timestamp, record.key
     )
-    return Message(RawRecord(record.value, where), {partition: record.offset + 1})
+    headers = tuple((k, v) for k, v in record.headers or () if v is not None)
+    return Message(RawRecord(record.value, where, headers), {partition: record.offset + 1})
 
 
 def make_consumer(kafka: KafkaSettings) -> KafkaConsumer:
