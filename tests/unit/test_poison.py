@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from pipeline.classify import BatchClassifier
 from pipeline.clock import WallClock
 from pipeline.companies import Company
+from pipeline.consumer import store
 from pipeline.consumer.commit import Committer
 from pipeline.consumer.crash_ledger import CrashLedger, CrashMark, SqlCrashLedger
 from pipeline.consumer.decode import RawRecord
@@ -22,7 +23,11 @@ from pipeline.consumer.steps import Message, MessageRejected, Partition
 from pipeline.errors import StorageError
 from pipeline.metrics import ClassifierMetrics
 from pipeline.scored import ModelRecord
-from pipeline.storage import consumer_tables  # noqa: F401 - registers the table for create_all
+from pipeline.storage import (
+    consumer_tables,  # noqa: F401 - registers the table for create_all
+    results,
+)
+from pipeline.storage.results import ResultBatch, TimePolicy, WriteCounts
 from pipeline.tickers import CompanyMatcher, TickerExtractor
 from tests.unit.stream_fakes import T0, FakePrediction, FakeRuntime, sqlite_memory_engine
 from tests.unit.test_consumer_chain import FakeSink, good, message, settings, stored_ids
@@ -162,12 +167,24 @@ def test_ledger_contract_counts_only_marks_left_in_flight(
 
 
 class CrashingRuntime(FakeRuntime):
-    """Dies (like a segfault would kill the process) on any text holding `poison`."""
+    """Dies (like a segfault would kill the process) on any text holding `poison`, in the
+    step named by `where`."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__()
+        self.where = where
 
     def classify(self, texts: Sequence[str]) -> list[FakePrediction]:
-        if any("poison" in t.lower() for t in texts):
-            raise WorkerDiedError("the runtime crashed")
+        self._maybe_die("inference", texts)
         return super().classify(texts)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        self._maybe_die("batching", texts)
+        return super().count_tokens(texts)
+
+    def _maybe_die(self, step: str, texts: Sequence[str]) -> None:
+        if step == self.where and any("poison" in t.lower() for t in texts):
+            raise WorkerDiedError(f"the worker died in {step}")
 
 
 class WorkerDiedError(Exception):
@@ -184,10 +201,11 @@ def one_life(
     ledger: FakeLedger,
     committed: dict[Partition, int],
     threshold: int,
+    where: str = "inference",
 ) -> bool:
     """One worker process from assignment to a drained end; False when it died."""
     watch = PoisonWatch(ledger, threshold) if threshold else None
-    runtime = CrashingRuntime()
+    runtime = CrashingRuntime(where)
     deps = ChainDeps(
         settings(),
         BatchClassifier(runtime, TickerExtractor(CompanyMatcher([Company("AAPL", "Apple", ())]))),
@@ -238,18 +256,22 @@ def _submit(chain: Chain, msg: Message[RawRecord]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("threshold", "recovers", "deaths"),
+    ("threshold", "where", "recovers", "deaths"),
     [
-        pytest.param(2, True, 3, id="crash counter: culprit found after three deaths"),
-        pytest.param(0, False, 6, id="negative control, counter off: crash-loops"),
+        pytest.param(2, "inference", True, 3, id="dies in inference: culprit after 3 deaths"),
+        pytest.param(2, "batching", True, 3, id="dies counting tokens: culprit after 3 deaths"),
+        pytest.param(2, "storage", True, 3, id="dies storing: culprit after 3 deaths"),
+        pytest.param(0, "inference", False, 6, id="negative control, counter off: crash-loops"),
     ],
 )
 def test_a_record_that_kills_the_worker_is_dead_lettered_as_poison(
-    threshold: int, recovers: bool, deaths: int
+    monkeypatch: pytest.MonkeyPatch, threshold: int, where: str, recovers: bool, deaths: int
 ) -> None:
     engine, sink, ledger = sqlite_memory_engine(), FakeSink(), FakeLedger()
+    if where == "storage":
+        monkeypatch.setattr(store, "store_batch", _dies_storing_poison(results.store_batch))
     committed: dict[Partition, int] = {}
-    lives = [one_life(engine, sink, ledger, committed, threshold) for _ in range(6)]
+    lives = [one_life(engine, sink, ledger, committed, threshold, where) for _ in range(6)]
     assert lives.count(False) == deaths
     assert (True in lives) == recovers
     if not recovers:
@@ -272,6 +294,15 @@ def test_a_record_that_kills_the_worker_is_dead_lettered_as_poison(
     assert stored_ids(engine) == {f"e{o}" for o in range(RECORDS) if o != POISON_AT}
     assert committed[P0] == RECORDS
     assert ledger.rows == {}, "every mark cleared once committed"
+
+
+def _dies_storing_poison(real: Callable[..., WriteCounts]) -> Callable[..., WriteCounts]:
+    def store_batch(engine: Engine, batch: ResultBatch, policy: TimePolicy) -> WriteCounts:
+        if any("poison" in item.event.headline for item in batch.items):
+            raise WorkerDiedError("the worker died in storage")
+        return real(engine, batch, policy)
+
+    return store_batch
 
 
 def test_marks_are_written_per_fetched_run_not_per_message() -> None:
