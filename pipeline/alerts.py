@@ -6,6 +6,7 @@ transaction and writes each state change with its outbox row.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +18,8 @@ from pipeline.detection import Verdict
 from pipeline.outbox import EndpointFilter, enabled_endpoints, record_event
 from pipeline.rules import Rule
 from pipeline.storage.alert_tables import OPEN_STATES, AlertRow, WebhookDeliveryRow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,9 +117,37 @@ def apply_verdicts(
         if change.event is not None and endpoints is None:
             endpoints = enabled_endpoints(conn)
         alert = current.get(scope)
-        _write(conn, rule, scope, alert, change, item, now, explain, endpoints or [])
-        changes += int(alert is None or alert.state != change.state)
+        alert_id = _write(conn, rule, scope, alert, change, item, now, explain, endpoints or [])
+        if alert is None or alert.state != change.state:
+            changes += 1
+            _log_transition(alert_id, rule, scope, alert, change, item)
     return changes
+
+
+def _log_transition(
+    alert_id: int,
+    rule: Rule,
+    scope: str,
+    alert: OpenAlert | None,
+    change: Change,
+    item: Judged | None,
+) -> None:
+    verdict = item.verdict if item is not None else None
+    log.info(
+        "alert %d %s -> %s: rule %s, scope %s, value %s, baseline %s, z %s",
+        alert_id,
+        alert.state if alert is not None else "new",
+        change.state,
+        rule.name,
+        scope,
+        _number(verdict.value if verdict else None),
+        _number(verdict.median if verdict else None),
+        _number(verdict.z if verdict else None),
+    )
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
 
 
 def _write(
@@ -129,7 +160,7 @@ def _write(
     now: datetime,
     explain: ExplainFn,
     endpoints: Sequence[EndpointFilter],
-) -> None:
+) -> int:
     spike = item if item is not None and item.verdict.condition else None
     values = _state_values(change, alert, now)
     if spike is not None and (alert is None or change.event is not None):
@@ -143,6 +174,7 @@ def _write(
         conn.execute(update(AlertRow).where(AlertRow.id == alert_id).values(values))
     if change.event is not None:
         _notify(conn, alert_id, change.event, now, endpoints)
+    return alert_id
 
 
 def _state_values(change: Change, alert: OpenAlert | None, now: datetime) -> dict[str, Any]:

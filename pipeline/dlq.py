@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 from pydantic import ValidationError
 
@@ -96,28 +96,3 @@ def patched(value: bytes, patch: dict[str, Any] | None) -> bytes:
     if not isinstance(original, dict):
         raise FinsentError("cannot patch a dead letter that is not a JSON object")
     return json.dumps({**original, **patch}, ensure_ascii=False).encode("utf-8")
-
-
-def replay_dead_letters(
-    kafka: KafkaSettings, letters: list[StoredDeadLetter], patch: dict[str, Any] | None = None
-) -> tuple[int, int]:
-    """Send replayable letters back to the raw topic; returns (sent, skipped)."""
-    producer = KafkaProducer(
-        client_id=f"{kafka.client_id}-dlq-replay", acks="all", **kafka.client_options()
-    )
-    sent = skipped = 0
-    try:
-        for stored in letters:
-            if not stored.letter.replayable:
-                skipped += 1
-                continue
-            key = stored.letter.original_key
-            producer.send(
-                kafka.raw_topic,
-                value=patched(stored.value, patch),
-                key=key.encode("utf-8") if key else None,
-            ).get(timeout=30)
-            sent += 1
-    finally:
-        producer.close(timeout=10)
-    return sent, skipped

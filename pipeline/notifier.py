@@ -6,6 +6,7 @@ mid-POST leaves a delivery that another one picks up later; no lock is held over
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Sequence
@@ -27,8 +28,17 @@ from pipeline.storage.alert_tables import (
     WebhookEndpointRow,
 )
 from pipeline.storage.db import is_postgres
-from pipeline.webhooks import check_target, encode_body, is_final_status, retry_delay, sign_headers
+from pipeline.webhooks import (
+    check_target,
+    encode_body,
+    is_final_status,
+    redact_text,
+    redact_url,
+    retry_delay,
+    sign_headers,
+)
 
+log = logging.getLogger(__name__)
 D = WebhookDeliveryRow
 LEASE_MARGIN_S = 30.0
 
@@ -83,7 +93,9 @@ def deliver_due(
         outcome = attempt(delivery, settings, clock, http_client)
         if outcome.status_code == 410:
             gone.add(delivery.endpoint_id)
-        record_outcome(engine, settings, delivery, outcome, clock.now(), chance)
+        now = clock.now()
+        state = record_outcome(engine, settings, delivery, outcome, now, chance)
+        log_outcome(delivery, outcome, state, now)
         tally[outcome.result] += 1
         alert_metrics.ATTEMPTS.labels(outcome.result).inc()
     update_backlog_metrics(engine, clock.now())
@@ -185,8 +197,8 @@ def record_outcome(
     outcome: Outcome,
     now: datetime,
     rng: random.Random,
-) -> None:
-    """Write the attempt and the delivery's next state in one transaction."""
+) -> dict[str, Any]:
+    """Write the attempt and the delivery's next state in one transaction; that state."""
     values = _next_state(settings, delivery, outcome, now, rng)
     with engine.begin() as conn:
         if outcome.posted:
@@ -202,6 +214,26 @@ def record_outcome(
         conn.execute(update(D).where(D.id == delivery.id).values(values))
         if outcome.status_code == 410:
             _disable_gone(conn, delivery.endpoint_id)
+    return values
+
+
+def log_outcome(
+    delivery: Claimed, outcome: Outcome, state: dict[str, Any], now: datetime
+) -> None:
+    """One line per attempt: the webhook-id (the receiver's idempotency key), never a secret."""
+    status = outcome.status_code if outcome.status_code is not None else "-"
+    common = (delivery.webhook_id, delivery.attempt, status, outcome.duration_ms)
+    where = redact_url(delivery.url)
+    if state["status"] == "delivered":
+        log.info("webhook delivered: webhook-id %s, attempt %d, status %s, %.0f ms, to %s",
+                 *common, where)
+    elif state["status"] == "pending":
+        wait = (state["next_attempt_at"] - now).total_seconds()
+        log.info("webhook retry in %.0f s: webhook-id %s, attempt %d, status %s, %.0f ms, "
+                 "to %s: %s", wait, *common, where, redact_text(outcome.error or ""))
+    else:
+        log.info("webhook failed for good: webhook-id %s, attempt %d, status %s, %.0f ms, "
+                 "to %s: %s", *common, where, redact_text(state.get("last_error") or ""))
 
 
 def _next_state(

@@ -272,12 +272,20 @@ class LeaderLock:
         """True when this process holds the lock now (acquiring it if it is free)."""
         if not is_postgres(self._engine):
             return True
+        was_held = self._held
         try:
             self._held = self._still_held() if self._held else self._try()
             self._last_error = None
         except DBAPIError as e:
             self._drop()
             self._report(e)
+        if self._held != was_held:
+            log.info(
+                "scheduler leadership %s by %s (advisory lock %d)",
+                "acquired" if self._held else "lost",
+                worker_name(),
+                self._key,
+            )
         alert_metrics.LEADER.set(1 if self._held else 0)
         return self._held
 
@@ -289,6 +297,8 @@ class LeaderLock:
             self._last_error = reason
 
     def release(self) -> None:
+        if self._held:
+            log.info("scheduler leadership released by %s", worker_name())
         if self._conn is not None and self._held:
             # a failure means the session is gone, and the lock with it
             with contextlib.suppress(DBAPIError):

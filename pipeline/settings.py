@@ -243,6 +243,9 @@ class ClassifierSettings(BaseModel):
     retry_backoff_max_s: float = Field(5.0, gt=0, description="Longest wait between DB retries")
     reprint_cache_size: int = Field(100_000, ge=0, description="Content hashes kept in memory")
     dead_letter_file: Path | None = Field(None, description="Embedded DLQ file; unset = cache")
+    poison_crashes: int = Field(
+        2, ge=0, description="Crashes at one offset before its records go one by one; 0 = off"
+    )
 
 
 class TestingSettings(BaseModel):
@@ -257,6 +260,9 @@ class TestingSettings(BaseModel):
         "none", description="TEST ONLY: SIGKILL the worker between the row and offset commits"
     )
     crash_after_batches: int = Field(1, ge=1, description="TEST ONLY: crash at this batch")
+    kill_on_text: str | None = Field(
+        None, description="TEST ONLY: SIGKILL the worker when it infers a headline holding this"
+    )
 
 
 class Settings(BaseSettings):

@@ -6,12 +6,13 @@ import base64
 import ipaddress
 import json
 import random
+import re
 import secrets
 import socket
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from standardwebhooks.webhooks import Webhook
 
@@ -86,6 +87,28 @@ def retry_delay(attempt: int, settings: WebhookSettings, rng: random.Random) -> 
     """Exponential backoff with jitter: uniformly in [d/2, d], d = min(max, base·2^(n-1))."""
     ceiling = min(settings.backoff_max_s, settings.backoff_base_s * 2 ** (attempt - 1))
     return rng.uniform(ceiling / 2, ceiling)
+
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
+_QUERY = re.compile(r"(?P<path>[a-z][a-z0-9+.-]*://[^\s?#]*)\?[^\s#]*(#\S*)?", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for a log line: no userinfo, no query string, no fragment (they may hold
+    tokens)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rsplit("@", 1)[-1]
+    except ValueError:
+        return "<unparsable url>"
+    netloc = f"***@{host}" if "@" in parts.netloc else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+
+
+def redact_text(text: str) -> str:
+    """Any URL inside free text (an HTTP client's error) with credentials and query masked."""
+    text = _CREDENTIALS.sub(lambda m: m.group("scheme") + "***@", text)
+    return _QUERY.sub(lambda m: m.group("path") + "?***", text)
 
 
 def is_final_status(status: int) -> bool:

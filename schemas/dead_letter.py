@@ -23,6 +23,9 @@ class DeadLetter(BaseModel):
     sha256: str = Field(..., description="Hash of the original value")
     truncated: bool = Field(False, description="The record holds only the first bytes")
     replayable: bool = Field(True, description="False when the original bytes are not all here")
+    replay_of: str | None = Field(
+        None, description="A bounced replay: the DLQ letter (topic:partition:offset) it came from"
+    )
     failed_at: AwareDatetime
 
     def to_headers(self) -> list[tuple[str, bytes]]:

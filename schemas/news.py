@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -68,9 +69,10 @@ class NewsEvent(BaseModel):
 
     @field_validator("source", "headline", "id", "body", mode="before")
     @classmethod
-    def _text_only(cls, v: Any) -> Any:
-        if v is not None and not isinstance(v, str):
-            raise ValueError(f"must be a string, got {type(v).__name__}")
+    def _text_only(cls, v: Any, info: ValidationInfo) -> Any:
+        optional = info.field_name in ("id", "body")
+        if (v is not None or not optional) and not isinstance(v, str):
+            raise ValueError(f"must be a string, got {json_type(v)}")
         if isinstance(v, str) and "\x00" in v:
             raise ValueError("contains a NUL byte")
         return v
@@ -84,6 +86,16 @@ class NewsEvent(BaseModel):
         except OverflowError as e:
             raise ValueError("published_at is out of range once converted to UTC") from e
         return v
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        # A bare number names a major version: 999 is unsupported, 1 is 1.0, 1.2 is 1.2.
+        if isinstance(v, bool) or not isinstance(v, str | int | float):
+            raise ValueError(f'must be a "major.minor" string, got {json_type(v)}')
+        if isinstance(v, int):
+            return f"{v}.0"
+        return str(v)
 
     @field_validator("schema_version")
     @classmethod
@@ -99,7 +111,7 @@ class NewsEvent(BaseModel):
     @classmethod
     def _drop_invalid_optionals(cls, data: Any) -> Any:
         if not isinstance(data, dict):
-            raise ValueError(f"an event is a JSON object, got {type(data).__name__}")
+            raise ValueError(f"an event is a JSON object, got {json_type(data)}")
         data = dict(data)
         warnings = [w for w in data.get("warnings") or () if isinstance(w, str)]
         for check in (_check_url, _check_lang, _check_tickers, _check_body):
@@ -149,7 +161,7 @@ def _check_tickers(data: dict[str, Any], warnings: list[str]) -> None:
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list | tuple):
-        warnings.append(f"tickers dropped: expected a list, got {type(raw).__name__}")
+        warnings.append(f"tickers dropped: expected an array, got {json_type(raw)}")
         data["tickers"] = ()
         return
     kept: list[str] = []
@@ -165,7 +177,7 @@ def _check_tickers(data: dict[str, Any], warnings: list[str]) -> None:
 def _check_body(data: dict[str, Any], warnings: list[str]) -> None:
     body = data.get("body")
     if body is not None and not isinstance(body, str):
-        warnings.append(f"body dropped: expected a string, got {type(body).__name__}")
+        warnings.append(f"body dropped: expected a string, got {json_type(body)}")
         data["body"] = None
     elif isinstance(body, str) and "\x00" in body:
         warnings.append("body: NUL bytes removed")
@@ -185,10 +197,12 @@ def decode_news_event(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> N
     except UnicodeDecodeError as e:
         raise EventRejected(f"not UTF-8: invalid byte at position {e.start}", "encoding") from e
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except EventRejected:
+        raise
     except json.JSONDecodeError as e:
         raise EventRejected(
-            f"malformed JSON: {e.msg} at line {e.lineno} col {e.colno}", "json"
+            f"malformed JSON: {e.msg} (line {e.lineno}, column {e.colno})", "json"
         ) from e
     except RecursionError as e:
         # json.loads recurses once per level: a few KB of brackets exhaust the stack.
@@ -197,6 +211,36 @@ def decode_news_event(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> N
         # e.g. an integer of more digits than Python converts (sys.get_int_max_str_digits).
         raise EventRejected(f"malformed JSON: {e}", "json") from e
     return validate_news_event(data)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Last-one-wins would let one message carry two identities ({"id": "a", "id": "b"}).
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise EventRejected(f"duplicate key {key[:80]!r} in a JSON object", "duplicate_key")
+        obj[key] = value
+    return obj
+
+
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (type(None), "null"),
+    (bool, "boolean"),
+    (int, "number"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (tuple, "array"),
+    (dict, "object"),
+)
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type (null, not NoneType), as a user would say it."""
+    for python_type, name in _JSON_TYPES:
+        if isinstance(value, python_type):
+            return name
+    return type(value).__name__
 
 
 def validate_news_event(data: Any) -> NewsEvent:

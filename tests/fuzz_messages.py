@@ -127,12 +127,48 @@ def encode(value: Any) -> bytes:
     return json.dumps(value).encode("utf-8")
 
 
+@st.composite
+def deeply_nested(draw: st.DrawFn) -> bytes:
+    """Brackets or objects nested 1..100,000 deep, alone or as a field of a valid event."""
+    depth = draw(st.integers(min_value=1, max_value=100_000))
+    opener, closer = draw(st.sampled_from([(b"[", b"]"), (b'{"a":', b"}"), (b'[{"b":', b"}]")]))
+    inner = draw(st.sampled_from([b"1", b"null", b'"x"', b""]))
+    nested = opener * depth + inner + closer * draw(st.sampled_from([depth, depth // 2]))
+    if not draw(st.booleans()):
+        return nested
+    event = encode(draw(valid_events()))
+    return event[:-1] + b', "extra": ' + nested + b"}"
+
+
+@st.composite
+def huge_numbers(draw: st.DrawFn) -> bytes:
+    """Integers of up to 20,000 digits, floats past double range, in any field of an event."""
+    digits = draw(st.integers(min_value=1, max_value=20_000))
+    number = draw(
+        st.sampled_from(
+            [
+                b"9" * digits,
+                b"-" + b"1" * digits,
+                b"1e" + str(digits).encode(),
+                b"0." + b"0" * digits + b"1",
+                b"1" * min(digits, 400) + b".5e-" + str(digits).encode(),
+            ]
+        )
+    )
+    field = draw(st.sampled_from((*REQUIRED, *OPTIONAL, "extra")))
+    event = draw(valid_events())
+    event[field] = "__NUMBER__"
+    return encode(event).replace(b'"__NUMBER__"', number)
+
+
 inbound_messages: st.SearchStrategy[bytes] = st.one_of(
     st.binary(max_size=512),
     json_values.map(encode),
     near_valid_events().map(encode),
     valid_events().map(encode),
     st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    deeply_nested(),
+    huge_numbers(),
 )
 
 

@@ -20,12 +20,15 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
+from sqlalchemy import Engine
 
 from pipeline.clock import WallClock
 from pipeline.consumer.commit import Committer
+from pipeline.consumer.crash_ledger import SqlCrashLedger
 from pipeline.consumer.dead_letters import KafkaDeadLetterSink
 from pipeline.consumer.decode import RawRecord
 from pipeline.consumer.factory import Chain, ChainDeps, build_chain
+from pipeline.consumer.poison import PoisonWatch
 from pipeline.consumer.steps import Message, MessageRejected, Partition
 from pipeline.consumer.store import ScoredPublisher
 from pipeline.metrics import ClassifierMetrics
@@ -66,6 +69,7 @@ class StreamProcessor:
         self._failed_commits: dict[TopicPartition, OffsetAndMetadata] = {}
         self._stopping = stopping or threading.Event()
         self._lag_at = 0.0
+        self._poison = deps.poison
 
     def stop(self, *_: Any) -> None:
         """Ask the loop to stop (safe from a signal handler)."""
@@ -117,6 +121,8 @@ class StreamProcessor:
             for record in batch:
                 self._carry.append(_message(partition, record))
             if batch:
+                if self._poison is not None:
+                    self._poison.fetched(partition, batch[0].offset, batch[-1].offset)
                 self._first_fetched.setdefault(partition, batch[0].offset)
                 self._consumed[partition] = batch[-1].offset + 1
                 self._metrics.uncommitted.inc(len(batch))
@@ -156,6 +162,8 @@ class StreamProcessor:
             if start is not None:
                 self._consumer.seek(tp, start)
         self._rewind = {}
+        if self._poison is not None:
+            self._poison.assigned(Partition(tp.topic, tp.partition) for tp in assigned)
         self._chain = build_chain(self._deps, self._committer)
 
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -171,6 +179,8 @@ class StreamProcessor:
             chain.close()
             chain.join(timeout)
             chain.terminate()
+        if self._poison is not None:
+            self._poison.released()
         dropped = len(self._carry)
         self._rewind = self._unfinished_starts()
         self._carry.clear()
@@ -208,6 +218,8 @@ class StreamProcessor:
             return False
         for tp in request:
             self._failed_commits.pop(tp, None)  # superseded: never commit an older offset after
+        if self._poison is not None:
+            self._poison.committed(offsets)
         return True
 
     def _retry_failed_commits(self) -> None:
@@ -253,7 +265,8 @@ def _message(partition: Partition, record: Any) -> Message[RawRecord]:
     where = Coordinates(
         partition.topic, partition.index, record.offset, record.timestamp, record.key
     )
-    return Message(RawRecord(record.value, where), {partition: record.offset + 1})
+    headers = tuple((k, v) for k, v in record.headers or () if v is not None)
+    return Message(RawRecord(record.value, where, headers), {partition: record.offset + 1})
 
 
 def make_consumer(kafka: KafkaSettings) -> KafkaConsumer:
@@ -296,15 +309,17 @@ def run_classifier(settings: Settings, metrics: ClassifierMetrics | None = None)
         if kafka.publish_scored
         else None
     )
+    clock = WallClock()
     deps = ChainDeps(
         settings,
         batch_classifier(runtime, engine, settings),
         engine,
         model,
-        WallClock(),
+        clock,
         metrics,
         KafkaDeadLetterSink(producer, kafka.dlq_topic),
         publisher,
+        poison_watch(engine, settings, clock),
     )
     consumer = make_consumer(kafka)
     processor = StreamProcessor(consumer, deps, settings, stopping)
@@ -314,6 +329,13 @@ def run_classifier(settings: Settings, metrics: ClassifierMetrics | None = None)
         consumer.close(autocommit=False)
         producer.close(timeout=10)
         engine.dispose()
+
+
+def poison_watch(engine: Engine, settings: Settings, clock: WallClock) -> PoisonWatch | None:
+    threshold = settings.classifier.poison_crashes
+    if threshold == 0:
+        return None
+    return PoisonWatch(SqlCrashLedger(engine, settings.kafka.group, clock.now), threshold)
 
 
 def _on_signals(stop: Any) -> None:

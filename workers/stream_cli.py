@@ -21,6 +21,9 @@ from workers.invocation import console, friendly_errors, settings
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from pipeline.dlq import StoredDeadLetter
+    from pipeline.dlq_replay import ReplayRecord, SqlReplayLedger
+
 dlq_app = typer.Typer(help="Inspect and replay dead letters (news.dlq).", no_args_is_help=True)
 worker_app = typer.Typer(help="Long-running workers.", no_args_is_help=True)
 
@@ -121,27 +124,49 @@ def dlq_list(
     since: Annotated[str | None, typer.Option(help="ISO time or 30s/10m/2h/7d")] = None,
     kind: Annotated[str | None, typer.Option(help="Only this kind (json, oversize, …)")] = None,
 ) -> None:
-    """List dead letters: where they came from, why, and whether they can be replayed."""
+    """List dead letters: where they came from, why, whether and how they were replayed."""
     from pipeline.dlq import read_dead_letters
 
     config = settings()
     _require_kafka(config)
+    done = _replay_ledger(config).replayed(config.kafka.dlq_topic)
     table = Table(title=f"dead letters in {config.kafka.dlq_topic}")
-    for column in ("at", "failed_at", "kind", "origin", "replayable", "reason"):
+    for column in ("at", "failed_at", "kind", "origin", "replay", "reason"):
         table.add_column(column, overflow="fold")
     moment = parse_moment(since) if since else None
     for stored in read_dead_letters(config.kafka, moment, kind):
         letter = stored.letter
         origin = f"{letter.original_topic}[{letter.original_partition}]@{letter.original_offset}"
+        if letter.replay_of:
+            origin += f" (bounced replay of {letter.replay_of})"
         table.add_row(
             stored.where,
             letter.failed_at.isoformat(timespec="seconds"),
             letter.kind,
             origin,
-            "yes" if letter.replayable else "no",
+            replay_status(stored, done.get((stored.partition, stored.offset))),
             letter.reason,
         )
     _console().print(table)
+
+
+def replay_status(stored: StoredDeadLetter, record: ReplayRecord | None) -> str:
+    """What `dlq replay` would do with the letter, or what it did."""
+    from pipeline.dlq_replay import json_problem
+
+    if record is not None:
+        return f"replayed {record.replays}x, last {record.describe()}"
+    if not stored.letter.replayable:
+        return "no (truncated)"
+    problem = json_problem(stored.value)
+    return f"no: {problem}" if problem else "yes"
+
+
+def _replay_ledger(config: Settings) -> SqlReplayLedger:
+    from pipeline.dlq_replay import SqlReplayLedger
+    from pipeline.storage.db import make_engine
+
+    return SqlReplayLedger(make_engine(config.database), lambda: datetime.now(UTC))
 
 
 @dlq_app.command("show")
@@ -169,22 +194,39 @@ def dlq_replay(
     patch: Annotated[
         str | None, typer.Option(help='JSON object merged into each event, e.g. {"source":"x"}')
     ] = None,
+    again: Annotated[bool, typer.Option("--again", help="Also letters already replayed")] = False,
+    strip_bom: Annotated[bool, typer.Option("--strip-bom", help="Drop a leading BOM")] = False,
+    fix_encoding: Annotated[
+        bool, typer.Option("--fix-encoding", help="Re-encode Windows-1252/Latin-1 as UTF-8")
+    ] = False,
+    replace: Annotated[
+        tuple[str, str] | None,
+        typer.Option("--replace", help="Raw-text fix: replace OLD with NEW in the bytes"),
+    ] = None,
 ) -> None:
-    """Send dead letters (retried as they are, or fixed with --patch) back to the raw topic."""
-    from pipeline.dlq import read_dead_letters, replay_dead_letters
+    """Send dead letters back to the raw topic once each (as they are, or fixed)."""
+    from pipeline.dlq import read_dead_letters
+    from pipeline.dlq_replay import KafkaReplaySender, ValueFix, replay_dead_letters
 
     config = settings()
     _require_kafka(config)
-    fix = _patch(patch)
+    fix = ValueFix(strip_bom, fix_encoding, replace, _patch(patch))
     letters = [
         s
         for s in read_dead_letters(config.kafka, parse_moment(since), kind)
         if at is None or s.where == at
     ]
-    sent, skipped = replay_dead_letters(config.kafka, letters, fix)
+    sender = KafkaReplaySender(config.kafka)
+    try:
+        outcome = replay_dead_letters(
+            letters, fix, _replay_ledger(config), sender, config.kafka.dlq_topic, again
+        )
+    finally:
+        sender.close()
+    skipped = "; ".join(f"{n} {why}" for why, n in sorted(outcome.skipped.items()))
     _console().print(
-        f"replayed {sent} dead letters to {config.kafka.raw_topic}; "
-        f"{skipped} not replayable (truncated)"
+        f"replayed {outcome.sent} dead letters to {config.kafka.raw_topic} ({fix.describe()})"
+        + (f"; skipped: {skipped}" if skipped else "")
     )
 
 

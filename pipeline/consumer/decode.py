@@ -17,12 +17,42 @@ from schemas import DeadLetter, EventRejected, decode_news_event
 log = logging.getLogger(__name__)
 
 
+REPLAY_OF_HEADER = "finsent-replay.of"
+REPLAY_ORIGINAL_HEADER = "finsent-replay.original"
+
+
 @dataclass(frozen=True)
 class RawRecord:
-    """A record as fetched: bytes (None for a tombstone) and its coordinates."""
+    """A record as fetched: bytes (None for a tombstone), its coordinates and headers."""
 
     value: bytes | None
     coordinates: Coordinates = field(default_factory=Coordinates)
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a replayed record first came from: its DLQ letter and the original coordinates."""
+
+    replay_of: str | None
+    topic: str | None
+    partition: int | None
+    offset: int | None
+
+    @classmethod
+    def of(cls, raw: RawRecord) -> Lineage:
+        """The record's own coordinates, or, for a replay, those its headers carry."""
+        where = raw.coordinates
+        headers = {k: v.decode("utf-8", "replace") for k, v in raw.headers if v is not None}
+        replay_of = headers.get(REPLAY_OF_HEADER)
+        original = headers.get(REPLAY_ORIGINAL_HEADER, "").rsplit(":", 2)
+        if replay_of is None or len(original) != 3:
+            return cls(None, where.topic, where.partition, where.offset)
+        topic, partition, offset = original
+        try:
+            return cls(replay_of, topic or None, int(partition), int(offset))
+        except ValueError:
+            return cls(replay_of, where.topic, where.partition, where.offset)
 
 
 @dataclass(frozen=True)
@@ -37,16 +67,19 @@ class Rejected:
 def dead_letter(
     raw: RawRecord, rejection: EventRejected, events: EventSettings, clock: Clock
 ) -> Rejected:
-    """The DLQ record of a rejected message; an oversize one keeps only its first bytes."""
+    """The DLQ record of a rejected message; an oversize one keeps only its first bytes.
+
+    A bounced replay keeps the coordinates of the message that was first dead-lettered."""
     value = raw.value or b""
     truncated = len(value) > events.max_event_bytes
-    where = raw.coordinates
+    where, lineage = raw.coordinates, Lineage.of(raw)
     letter = DeadLetter(
         reason=rejection.reason,
         kind=rejection.kind,
-        original_topic=where.topic,
-        original_partition=where.partition,
-        original_offset=where.offset,
+        original_topic=lineage.topic,
+        original_partition=lineage.partition,
+        original_offset=lineage.offset,
+        replay_of=lineage.replay_of,
         original_timestamp_ms=where.timestamp_ms,
         original_key=where.key.decode("utf-8", "replace") if where.key else None,
         size=len(value),

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from pipeline.batching import BatchLimits
 from pipeline.classify import BatchClassifier
 from pipeline.clock import Clock
-from pipeline.consumer.batch_step import BatchStep
+from pipeline.consumer.batch_step import BatchStep, WorkBatch
 from pipeline.consumer.commit import (
     CommitPolicy,
     CommitStep,
@@ -20,6 +20,8 @@ from pipeline.consumer.commit import (
 )
 from pipeline.consumer.dead_letters import DeadLetterSink, DeadLetterStep
 from pipeline.consumer.decode import DecodeStep, RawRecord
+from pipeline.consumer.faults import KillOnText
+from pipeline.consumer.poison import PoisonGuard, PoisonWatch
 from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
 from pipeline.consumer.store import InferenceTask, ScoredPublisher, ScoredWork, StoreTask
 from pipeline.consumer.threaded import RunTaskInThread
@@ -42,6 +44,7 @@ class ChainDeps:
     metrics: ClassifierMetrics
     dead_letters: DeadLetterSink
     publisher: ScoredPublisher | None = None
+    poison: PoisonWatch | None = None
 
 
 def time_policy(settings: Settings) -> TimePolicy:
@@ -70,7 +73,7 @@ class Chain(ForwardingStep[RawRecord]):
 
 
 def build_chain(deps: ChainDeps, committer: Committer) -> Chain:
-    """decode → dead letters → batch → inference → store → commit, commit always last."""
+    """(poison guard →) decode → dead letters → batch → inference → store → commit, commit last."""
     settings, metrics = deps.settings, deps.metrics
     testing = settings.testing
     crash = CrashPoint(
@@ -96,14 +99,12 @@ def build_chain(deps: ChainDeps, committer: Committer) -> Chain:
     store: ProcessingStep[ScoredWork] = RunTaskInThread(writer, commit, depth, "store")
     if wrong_order:
         store = EarlyCommitStep(store, committer, crash)
-    infer = RunTaskInThread(
-        InferenceTask(
-            deps.classifier, deps.clock, metrics, LabelDrift.from_manifest(deps.model.manifest)
-        ),
-        store,
-        depth,
-        "infer",
+    inference: Callable[[WorkBatch], ScoredWork] = InferenceTask(
+        deps.classifier, deps.clock, metrics, LabelDrift.from_manifest(deps.model.manifest)
     )
+    if testing.kill_on_text:
+        inference = KillOnText(inference, testing.kill_on_text)
+    infer = RunTaskInThread(inference, store, depth, "infer")
     batch = BatchStep(
         infer,
         BatchLimits.from_settings(settings.batching),
@@ -111,7 +112,10 @@ def build_chain(deps: ChainDeps, committer: Committer) -> Chain:
         deps.clock.monotonic,
         metrics,
     )
-    head = DecodeStep(
-        DeadLetterStep(batch, deps.dead_letters, metrics), settings.events, deps.clock, metrics
-    )
+    letters = DeadLetterStep(batch, deps.dead_letters, metrics)
+    head: ProcessingStep[RawRecord] = DecodeStep(letters, settings.events, deps.clock, metrics)
+    if deps.poison is not None:
+        head = PoisonGuard(
+            head, letters, deps.poison, committer.committed, settings.events, deps.clock
+        )
     return Chain(head, [writer.cancel, deps.classifier.cache.clear])

@@ -1,8 +1,11 @@
 """The events of a chaos run: bulk news, known-bad messages, calm history and spike bursts.
 
 Spike tickers get calm (neutral) items before and during the run and, at chosen moments,
-a burst of negative ones dated in the future: with allowed skew 0 their event time is the
-moment they are processed, so a burst always lands in the current window, however late.
+a burst of negative ones. Items produced during the run, calm or burst, are dated in the
+future: with allowed skew 0 their event time is the moment they are processed, so a burst
+always lands in the current window however late, and the calm items before it fill the
+baseline windows just before it (dated at the start, they all fell into the first window,
+and a burst late in a long run found no baseline and could not fire).
 """
 
 from __future__ import annotations
@@ -69,12 +72,20 @@ def bad(index: int, max_event_bytes: int) -> Outbound:
     return Outbound(f"bad{index}".encode(), value, False, None, kind)
 
 
+ARRIVAL = timedelta(days=1)
+
+
+def at_arrival(now: datetime) -> datetime:
+    """A published_at that the skew clamp (0 s in a chaos run) turns into processing time."""
+    return now + ARRIVAL
+
+
 def calm(ticker: str, serial: int, published_at: datetime) -> Outbound:
     return news(f"calm-{ticker}-{serial}", f"{CALM} {serial}", published_at, tickers=[ticker])
 
 
 def burst(ticker: str, serial: int, now: datetime, size: int) -> list[Outbound]:
-    future = now + timedelta(days=1)
+    future = at_arrival(now)
     return [
         news(f"spike-{ticker}-{serial}-{k}", f"{NEGATIVE} {serial} {k}", future, tickers=[ticker])
         for k in range(size)

@@ -50,6 +50,7 @@ from tests.servers import (
 
 MAX_EVENT_BYTES = 4096
 BURST = 8
+CALM_EVERY_S = 8.0  # per spike ticker: ~7 calm items per 60 s window, so a burst of 8 is > 40 %
 WEBHOOK_TIMEOUT_S = 1.5
 PROVIDER = "finsent_classifier_active_provider"
 IN_FLIGHT = "finsent_classifier_batches_in_flight"
@@ -222,14 +223,15 @@ class ChaosRun:
         mixed = [events.bulk(i, now) for i in range(plan.events)]
         mixed += [events.bad(i, MAX_EVENT_BYTES) for i in range(plan.bad_events)]
         self.rng.shuffle(mixed)
-        calm_every = max(1, int(plan.rate * 8 / max(1, len(tickers))))
+        calm_every = max(1, int(plan.rate * CALM_EVERY_S))
+        arrival = events.at_arrival(now)
         out: list[events.Outbound] = []
         serial = 100
         for position, record in enumerate(mixed):
             out.append(record)
             if position % calm_every == 0:
                 serial += 1
-                out += [events.calm(t, serial, now) for t in tickers]
+                out += [events.calm(t, serial, arrival) for t in tickers]
         for n, ticker in enumerate(tickers):
             at = len(out) * (n + 1) // (len(tickers) + 1)
             out[at:at] = events.burst(ticker, n, now, BURST)

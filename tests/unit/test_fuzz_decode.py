@@ -22,8 +22,10 @@ from pipeline.rules import Rule, load_rules, parse_rules
 from pipeline.settings import AlertSettings, Settings, load_settings, setting_env_names
 from schemas import SYMBOL_PATTERN, EventRejected, NewsEvent, decode_news_event
 from tests.fuzz_messages import (
+    deeply_nested,
     encode,
     hostile_text,
+    huge_numbers,
     inbound_messages,
     json_values,
     near_valid_events,
@@ -78,6 +80,30 @@ def test_any_message_decodes_or_is_rejected_with_a_reason(raw: bytes) -> None:
 @given(st.binary(max_size=2048))
 def test_random_bytes_never_crash_the_decoder(raw: bytes) -> None:
     assert_contract(outcome(raw))
+
+
+@SMALL
+@given(deeply_nested())
+def test_any_nesting_depth_decodes_or_is_rejected_as_json(raw: bytes) -> None:
+    result = outcome(raw)
+    assert_contract(result)
+    if isinstance(result, EventRejected):
+        assert result.kind in {
+            "json",
+            "oversize",
+            "invalid_field",
+            "missing_field",
+            "schema_version",
+        }
+
+
+@SMALL
+@given(huge_numbers())
+def test_huge_numbers_in_any_field_decode_or_are_rejected_with_a_reason(raw: bytes) -> None:
+    result = outcome(raw)
+    assert_contract(result)
+    if isinstance(result, EventRejected) and result.kind == "json":
+        assert "malformed JSON" in result.reason
 
 
 @FAST

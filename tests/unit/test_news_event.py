@@ -95,6 +95,80 @@ def test_bad_inputs_rejected_with_reason(raw: bytes, kind: str, reason: str) -> 
     assert reason in caught.value.reason
 
 
+@pytest.mark.parametrize(
+    ("raw", "kind", "reason", "never"),
+    [
+        pytest.param(
+            b'{"id": "a", "id": "b", "source": "s", "published_at": "2026-03-09T14:00:00Z", '
+            b'"headline": "h"}',
+            "duplicate_key",
+            "duplicate key 'id'",
+            "",
+            id="duplicate id: one message, two identities",
+        ),
+        pytest.param(
+            encode(extra={"k": 1}).replace(b'"extra": {"k": 1}', b'"extra": {"k": 1, "k": 2}'),
+            "duplicate_key",
+            "duplicate key 'k'",
+            "",
+            id="duplicate key in a nested object",
+        ),
+        pytest.param(
+            encode(schema_version=999),
+            "schema_version",
+            "unsupported schema major version 999",
+            "valid string",
+            id="schema_version as a number",
+        ),
+        pytest.param(
+            encode(schema_version=None),
+            "schema_version",
+            'must be a "major.minor" string, got null',
+            "NoneType",
+            id="schema_version null",
+        ),
+        pytest.param(
+            b'{"source": "abc', "json", "starting at (line 1", "at at", id="no doubled word"
+        ),
+        pytest.param(
+            encode(source=None),
+            "invalid_field",
+            "source: must be a string, got null",
+            "NoneType",
+            id="null source in JSON words",
+        ),
+        pytest.param(
+            encode(headline={"a": 1}), "invalid_field", "got object", "dict", id="object headline"
+        ),
+    ],
+)
+def test_rejections_speak_json(raw: bytes, kind: str, reason: str, never: str) -> None:
+    with pytest.raises(EventRejected) as caught:
+        decode_news_event(raw)
+    assert caught.value.kind == kind
+    assert reason in caught.value.reason
+    assert not never or never not in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("version", "stored"),
+    [
+        pytest.param(1, "1.0", id="bare major number"),
+        pytest.param(1.3, "1.3", id="number major.minor"),
+    ],
+)
+def test_a_numeric_schema_version_of_our_major_is_accepted(version: Any, stored: str) -> None:
+    assert decode_news_event(encode(schema_version=version)).schema_version == stored
+
+
+def test_warnings_name_json_types() -> None:
+    event = decode_news_event(encode(tickers={"a": 1}, body=7))
+    assert event.warnings == (
+        "tickers dropped: expected an array, got object",
+        "body dropped: expected a string, got number",
+    )
+
+
 def test_good_event_round_trips() -> None:
     event = decode_news_event(encode())
     assert event.id == "reuters-1"
