@@ -1,0 +1,111 @@
+"""What a report may be asked for: a known topic or ticker, a forward range; and where data is.
+
+`finsent report` and the API share these, so a typo gets the same one-line answer in both.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, func, select
+
+from pipeline.companies import load_companies
+from pipeline.errors import ConfigError
+from pipeline.labels import TOPICS
+from pipeline.report_views import scored_items
+from pipeline.reporting import Scope, as_utc, current_model_version, in_scope
+from pipeline.storage.tables import ModelVersion, TickerMention
+
+
+class ReportInputError(ConfigError):
+    """A report was asked for a range or scope that cannot be answered."""
+
+
+class DataSpan(BaseModel):
+    """The first and last event time of the items a scope holds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    first: datetime
+    last: datetime
+
+    def __str__(self) -> str:
+        return f"{self.first:%Y-%m-%d %H:%M} to {self.last:%Y-%m-%d %H:%M} UTC"
+
+
+def check_range(start: datetime, end: datetime) -> None:
+    """A range runs forward: `start` strictly before `end`."""
+    if as_utc(start) >= as_utc(end):
+        raise ReportInputError(
+            f"the range is reversed or empty: from {as_utc(start):%Y-%m-%d %H:%M} is not before"
+            f" to {as_utc(end):%Y-%m-%d %H:%M} UTC"
+        )
+
+
+def check_scope(conn: Connection, scope: Scope) -> None:
+    """A topic must be one of the model's labels; a ticker one seen in the data or the company
+    dictionary. The error names the closest known ones."""
+    if scope.kind == "topic" and scope.key is not None:
+        _check_known("topic", scope.key, known_topics(conn))
+    elif scope.kind == "ticker" and scope.key is not None:
+        _check_known("ticker", scope.key, known_tickers(conn))
+
+
+def known_topics(conn: Connection) -> set[str]:
+    """The current model's topic labels (the built-in set if its manifest has none), plus any
+    topic its stored verdicts use."""
+    version = current_model_version(conn)
+    manifest = conn.execute(
+        select(ModelVersion.manifest).where(ModelVersion.version == version)
+    ).scalar()
+    labels = ((manifest or {}).get("labels") or {}).get("topics") or TOPICS
+    stored: list[object] = list(conn.execute(select(scored_items.c.topic).distinct()).scalars())
+    return {str(t) for t in labels} | {str(t) for t in stored}
+
+
+def known_tickers(conn: Connection) -> set[str]:
+    """Every symbol the data mentions, plus the company dictionary's."""
+    m = TickerMention.__table__.c
+    rows: list[object] = list(conn.execute(select(m.symbol).distinct()).scalars())
+    seen = {str(symbol) for symbol in rows}
+    return seen | {c.ticker for c in load_companies()}
+
+
+def data_span(conn: Connection, scope: Scope) -> DataSpan | None:
+    """When the scope's items begin and end (current model, English), or None if it has none."""
+    times = scored_items.c.event_time
+    query = in_scope(select(func.min(times), func.max(times)), scope)
+    first, last = conn.execute(query).one()
+    if not isinstance(first, datetime) or not isinstance(last, datetime):
+        return None
+    return DataSpan(first=as_utc(first), last=as_utc(last))
+
+
+def empty_note(conn: Connection, scope: Scope) -> str:
+    """What to say when the range holds nothing: where the scope's (or any) data is."""
+    span = data_span(conn, scope)
+    if span is not None:
+        return f"no data in range; {scope} data spans {span}"
+    market = data_span(conn, Scope(kind="market"))
+    if market is None:
+        return "no data in range; the database holds no scored items yet"
+    return f"no data in range; {scope} has no items at all; data spans {market}"
+
+
+def suggestions(word: str, known: Iterable[str]) -> list[str]:
+    """Up to three known names close to `word`, compared without case."""
+    by_folded = {k.casefold(): k for k in sorted(known)}
+    close = difflib.get_close_matches(word.casefold(), list(by_folded), n=3, cutoff=0.6)
+    return [by_folded[c] for c in close]
+
+
+def _check_known(kind: str, key: str, known: set[str]) -> None:
+    if key in known:
+        return
+    close = suggestions(key, known)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    listed = "" if close or kind == "ticker" else f"; topics: {', '.join(sorted(known))}"
+    raise ReportInputError(f"unknown {kind} {key!r}{hint}{listed}")
