@@ -96,10 +96,12 @@ def empty_note(conn: Connection, scope: Scope) -> str:
 
 
 def suggestions(word: str, known: Iterable[str]) -> list[str]:
-    """Up to three known names close to `word`, compared without case."""
+    """Up to three known names close to `word` or containing it, compared without case."""
     by_folded = {k.casefold(): k for k in sorted(known)}
-    close = difflib.get_close_matches(word.casefold(), list(by_folded), n=3, cutoff=0.6)
-    return [by_folded[c] for c in close]
+    folded = word.casefold()
+    holding = [k for k in by_folded if len(folded) >= 3 and folded in k]
+    close = difflib.get_close_matches(folded, list(by_folded), n=3, cutoff=0.6)
+    return [by_folded[c] for c in dict.fromkeys([*close, *holding])][:3]
 
 
 def _check_known(kind: str, key: str, known: set[str]) -> None:
