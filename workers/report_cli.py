@@ -155,7 +155,7 @@ def _more(console: Console, total: int, shown: int, what: str) -> None:
 
 def _movers_table(built: Report) -> Table:
     day = f"{built.end - timedelta(microseconds=1):%Y-%m-%d}"
-    movers = Table(title=f"top movers on {day} (tickers with ≥ {built.mover_min_items} items)")
+    movers = Table(title=f"top movers on {day} (≥ {built.mover_min_items} items)")
     for column in ("rank", "ticker", "items", "mean score", "change"):
         movers.add_column(column)
     for m in built.movers:

@@ -179,7 +179,7 @@ def test_cli_says_how_many_movers_and_alerts_it_left_out(
     text = " ".join(result.output.split())
     assert "+ 1 more alerts (not shown)" in text
     assert "+ 1 more movers (not shown)" in text
-    assert "tickers with ≥ 1 items" in text
+    assert "top movers on 2026-11-03 (≥ 1 items)" in text
     assert "ACME" in text.split("top movers")[1]
 
 
