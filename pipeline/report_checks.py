@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -47,31 +48,41 @@ def check_range(start: datetime, end: datetime) -> None:
 
 def check_scope(conn: Connection, scope: Scope) -> None:
     """A topic must be one of the model's labels; a ticker one seen in the data or the company
-    dictionary. The error names the closest known ones."""
-    if scope.kind == "topic" and scope.key is not None:
-        _check_known("topic", scope.key, known_topics(conn))
-    elif scope.kind == "ticker" and scope.key is not None:
-        _check_known("ticker", scope.key, known_tickers(conn))
+    dictionary. The error names the closest known ones. Cheap when the scope is known: one
+    indexed look-up at most; the full lists are read only to suggest."""
+    key = scope.key or ""
+    if scope.kind == "topic" and key not in (topics := known_topics(conn)):
+        _refuse("topic", key, topics)
+    if scope.kind == "ticker" and key not in dictionary_tickers() and not _mentioned(conn, key):
+        _refuse("ticker", key, known_tickers(conn))
 
 
-def known_topics(conn: Connection) -> set[str]:
-    """The current model's topic labels (the built-in set if its manifest has none), plus any
-    topic its stored verdicts use."""
+def known_topics(conn: Connection) -> frozenset[str]:
+    """The current model's topic labels (the built-in set if its manifest has none)."""
     version = current_model_version(conn)
     manifest = conn.execute(
         select(ModelVersion.manifest).where(ModelVersion.version == version)
     ).scalar()
     labels = ((manifest or {}).get("labels") or {}).get("topics") or TOPICS
-    stored: list[object] = list(conn.execute(select(scored_items.c.topic).distinct()).scalars())
-    return {str(t) for t in labels} | {str(t) for t in stored}
+    return frozenset(str(t) for t in labels)
 
 
-def known_tickers(conn: Connection) -> set[str]:
+def known_tickers(conn: Connection) -> frozenset[str]:
     """Every symbol the data mentions, plus the company dictionary's."""
     m = TickerMention.__table__.c
     rows: list[object] = list(conn.execute(select(m.symbol).distinct()).scalars())
-    seen = {str(symbol) for symbol in rows}
-    return seen | {c.ticker for c in load_companies()}
+    return dictionary_tickers() | {str(symbol) for symbol in rows}
+
+
+@functools.cache
+def dictionary_tickers() -> frozenset[str]:
+    """The bundled company dictionary's symbols (read once per process)."""
+    return frozenset(c.ticker for c in load_companies())
+
+
+def _mentioned(conn: Connection, symbol: str) -> bool:
+    m = TickerMention.__table__.c
+    return conn.execute(select(m.symbol).where(m.symbol == symbol).limit(1)).first() is not None
 
 
 def data_span(conn: Connection, scope: Scope) -> DataSpan | None:
@@ -104,9 +115,7 @@ def suggestions(word: str, known: Iterable[str]) -> list[str]:
     return [by_folded[c] for c in dict.fromkeys([*close, *holding])][:3]
 
 
-def _check_known(kind: str, key: str, known: set[str]) -> None:
-    if key in known:
-        return
+def _refuse(kind: str, key: str, known: frozenset[str]) -> None:
     close = suggestions(key, known)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     listed = "" if close or kind == "ticker" else f"; topics: {', '.join(sorted(known))}"

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from pipeline.alert_history import (
@@ -60,7 +60,7 @@ class TrendResponse(BaseModel):
     points: list[SentimentPoint]
     topics: list[TopicShare]
     alerts: list[AlertSummary]
-    data_span: DataSpan | None = None
+    data_span: DataSpan | None = Field(None, description="Where the scope's data is (when empty)")
     notes: list[str] = []
 
 
@@ -123,7 +123,7 @@ def build_router(engine: Engine) -> APIRouter:
                 points=points,
                 topics=topic_mix(conn, parsed, lo, hi),
                 alerts=list_alerts(conn, end=hi, scope=str(parsed), limit=200),
-                data_span=data_span(conn, parsed),
+                data_span=None if points else data_span(conn, parsed),
                 notes=[] if points else [empty_note(conn, parsed)],
             )
 
