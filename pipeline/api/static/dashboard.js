@@ -4,6 +4,7 @@
 const SVG = "http://www.w3.org/2000/svg";
 const HOUR = 3600e3;
 const PAGE = 20;
+const ALERT_LIMIT = 200;
 // Tick spacings the time axis may use; it takes the first giving at most MAX_TICKS ticks.
 const TICK_STEPS = [1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720].map((h) => h * HOUR);
 const MAX_TICKS = 8;
@@ -192,6 +193,10 @@ function fillAlerts(alerts) {
     row.addEventListener("click", () => showAlert(a.alert_id));
     body.appendChild(row);
   }
+  if (alerts.length >= ALERT_LIMIT) {
+    const td = cell(body.appendChild(el("tr", { class: "more-row" })), `the newest ${ALERT_LIMIT} are shown: narrow the range for older ones`, "empty");
+    td.colSpan = 8;
+  }
   if (!alerts.length) {
     const hint = scope ? `no alerts for ${scope} in this range (tick "all scopes" to see the others)` : "no alerts in this range";
     const td = cell(body.appendChild(el("tr", { class: "empty-row" })), hint, "empty");
@@ -288,7 +293,7 @@ async function loadTrend() {
 
 async function loadAlerts() {
   const r = range();
-  fillAlerts(await api("alerts", { from: r.from, to: r.to, scope: alertScope(), limit: 200 }));
+  fillAlerts(await api("alerts", { from: r.from, to: r.to, scope: alertScope(), limit: ALERT_LIMIT }));
 }
 
 async function show(load) {
