@@ -13,6 +13,7 @@ from pipeline.alert_history import AlertSummary, count_alerts, list_alerts
 from pipeline.report_checks import check_range, check_scope, empty_note
 from pipeline.reporting import (
     MOVER_MIN_ITEMS,
+    PERIOD_LENGTH,
     Mover,
     Period,
     Scope,
@@ -74,8 +75,22 @@ def build_report(
         movers=movers[:MOVER_LIMIT],
         movers_total=len(movers),
         mover_min_items=mover_min_items,
-        notes=[] if points else [empty_note(conn, scope)],
+        notes=_partial_notes(points, start, end, period) if points else [empty_note(conn, scope)],
     )
+
+
+def _partial_notes(
+    points: list[SentimentPoint], start: datetime, end: datetime, period: Period
+) -> list[str]:
+    """Say when the first or last period reaches outside the range: it is counted whole."""
+    length = PERIOD_LENGTH[period]
+    first, last = points[0].bucket, points[-1].bucket
+    ends = [
+        f"the first ({first:%Y-%m-%d %H:%M}) starts before the range" if first < start else "",
+        f"the last ({last:%Y-%m-%d %H:%M}) ends after it" if last + length > end else "",
+    ]
+    said = "; ".join(e for e in ends if e)
+    return [f"partial {period} periods counted whole: {said}"] if said else []
 
 
 def write_charts(report: Report, directory: Path) -> list[Path]:

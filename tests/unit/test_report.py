@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from pipeline.report import build_report
 from pipeline.report_checks import ReportInputError, data_span, suggestions
-from pipeline.reporting import Scope
+from pipeline.reporting import Period, Scope
 from tests.reporting_seed import DAY1, DAY2, seeded_sqlite
 from workers.cli import app
 
@@ -190,3 +190,32 @@ def test_cli_png_axis_stays_in_the_range_when_empty(cli: CliRunner, tmp_path: Pa
     assert "no data in range" in result.output
     charts = sorted(p.name for p in (tmp_path / "png").iterdir())
     assert charts == ["topics_market.png", "trend_market.png"]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "period", "notes"),
+    [
+        pytest.param(START, END, "daily", [], id="whole days"),
+        pytest.param(
+            DAY1 + timedelta(minutes=30),
+            END,
+            "daily",
+            [
+                "partial daily periods counted whole:"
+                " the first (2026-11-02 00:00) starts before the range"
+            ],
+            id="starts mid-day",
+        ),
+        pytest.param(
+            START,
+            DAY2 + timedelta(minutes=30),
+            "hourly",
+            ["partial hourly periods counted whole: the last (2026-11-03 09:00) ends after it"],
+            id="ends mid-hour",
+        ),
+    ],
+)
+def test_partial_periods_are_said(
+    conn: Connection, start: datetime, end: datetime, period: Period, notes: list[str]
+) -> None:
+    assert build_report(conn, Scope.parse("market"), start, end, period).notes == notes
