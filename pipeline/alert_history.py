@@ -6,10 +6,18 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, func, select
 
 from pipeline.report_views import alert_history, delivery_status
-from pipeline.reporting import ScoredItem, as_utc, scored_item_list
+from pipeline.reporting import (
+    ItemFilter,
+    Scope,
+    ScoredItem,
+    as_utc,
+    count_scored_items,
+    scored_item_list,
+    scored_item_page,
+)
 
 _FROZEN = ConfigDict(frozen=True)
 
@@ -53,6 +61,17 @@ class AlertDetail(AlertSummary):
     deliveries: list[Delivery]
 
 
+class ItemPage(BaseModel):
+    """One page of a longer list of items, with the length of the whole list."""
+
+    model_config = _FROZEN
+
+    total: int
+    offset: int
+    limit: int
+    items: list[ScoredItem]
+
+
 _TIMES = ("opened_at", "fired_at", "resolved_at", "window_start", "window_end", "delivered_at")
 
 
@@ -68,6 +87,31 @@ def list_alerts(
     """Alerts opened in [start, end), newest first; filtered by exact scope and state."""
     v = alert_history
     query = select(v).order_by(v.c.opened_at.desc(), v.c.alert_id.desc()).limit(limit)
+    query = _filtered(query, start, end, scope, state)
+    return [AlertSummary.model_validate(_aware(r)) for r in conn.execute(query).mappings()]
+
+
+def count_alerts(
+    conn: Connection,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    scope: str | None = None,
+    state: str | None = None,
+) -> int:
+    """How many alerts `list_alerts` would list without its limit."""
+    query = select(func.count()).select_from(alert_history)
+    return int(conn.execute(_filtered(query, start, end, scope, state)).scalar_one())
+
+
+def _filtered(
+    query: Select[Any],
+    start: datetime | None,
+    end: datetime | None,
+    scope: str | None,
+    state: str | None,
+) -> Select[Any]:
+    v = alert_history
     if start is not None:
         query = query.where(v.c.opened_at >= as_utc(start))
     if end is not None:
@@ -76,7 +120,31 @@ def list_alerts(
         query = query.where(v.c.scope == scope)
     if state is not None:
         query = query.where(v.c.state == state)
-    return [AlertSummary.model_validate(_aware(r)) for r in conn.execute(query).mappings()]
+    return query
+
+
+def alert_window_items(
+    conn: Connection, alert_id: int, limit: int = 50, offset: int = 0
+) -> ItemPage | None:
+    """Every item of the alert's scope inside its window, newest first, one page at a time."""
+    v = alert_history
+    found = conn.execute(
+        select(v.c.scope, v.c.window_start, v.c.window_end).where(v.c.alert_id == alert_id)
+    ).first()
+    if found is None:
+        return None
+    scope = Scope.parse(found.scope)
+    wanted = ItemFilter(
+        ticker=scope.key if scope.kind == "ticker" else None,
+        topic=scope.key if scope.kind == "topic" else None,
+        window=(found.window_start, found.window_end),
+    )
+    return ItemPage(
+        total=count_scored_items(conn, wanted),
+        offset=offset,
+        limit=limit,
+        items=scored_item_page(conn, wanted, limit, offset),
+    )
 
 
 def alert_detail(conn: Connection, alert_id: int) -> AlertDetail | None:

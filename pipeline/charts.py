@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # files only: no display on servers, CI or containers
 
 import matplotlib.dates as mdates  # after use(): the backend must be chosen first
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from pipeline.alert_history import AlertSummary
@@ -26,8 +27,10 @@ def render_sentiment_trend(
     title: str,
     path: Path,
     period: str = "hourly",
+    span: tuple[datetime, datetime] | None = None,
 ) -> Path:
-    """Negative share as bars, mean score as a line, a dashed marker where each alert fired."""
+    """Negative share as bars, mean score as a line, a dashed marker where each alert fired.
+    The time axis covers `span` (else the points); with nothing to draw it says so."""
     fig, share_ax = plt.subplots(figsize=(10, 4.2), dpi=110)
     try:
         # Matplotlib's date numbers are days, so bar widths and offsets are in days too.
@@ -62,8 +65,7 @@ def render_sentiment_trend(
                 va="top",
                 ha="right",
             )
-        formatter = mdates.DateFormatter("%m-%d %H:%M")  # type: ignore[no-untyped-call]  # untyped in stubs
-        share_ax.xaxis.set_major_formatter(formatter)
+        _time_axis(share_ax, span, bool(points))
         share_ax.set_title(title)
         fig.autofmt_xdate()
         fig.tight_layout()
@@ -73,8 +75,8 @@ def render_sentiment_trend(
 
 
 def render_topic_mix(topics: Sequence[TopicShare], title: str, path: Path) -> Path:
-    """Items per topic (top 12), with the negative part of each bar in red."""
-    shown = list(topics[:12])[::-1]
+    """Items per topic (every topic), with the negative part of each bar in red."""
+    shown = list(topics)[::-1]
     fig, ax = plt.subplots(figsize=(8, 0.42 * max(len(shown), 3) + 1.2), dpi=110)
     try:
         names = [t.topic for t in shown]
@@ -84,11 +86,30 @@ def render_topic_mix(topics: Sequence[TopicShare], title: str, path: Path) -> Pa
         )
         ax.set_xlabel("items")
         ax.set_title(title)
-        ax.legend(loc="lower right")
+        if shown:
+            ax.legend(loc="lower right")
+        else:
+            ax.text(0.5, 0.5, "no items in range", ha="center", va="center", transform=ax.transAxes)
         fig.tight_layout()
         return _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def _time_axis(ax: Axes, span: tuple[datetime, datetime] | None, drawn: bool) -> None:
+    """UTC date ticks over the span; an empty chart keeps the span's dates, never 1970."""
+    if span is not None:
+        ax.set_xlim(_days(span[0]), _days(span[1]))
+    if not drawn:
+        ax.text(0.5, 0.5, "no data in range", ha="center", va="center", transform=ax.transAxes)
+        if span is None:
+            ax.set_xticks([])
+            return
+    locator = mdates.AutoDateLocator(tz=UTC)  # type: ignore[no-untyped-call]  # untyped in stubs
+    ax.xaxis.set_major_locator(locator)
+    formatter = mdates.DateFormatter("%m-%d %H:%M", tz=UTC)  # type: ignore[no-untyped-call]  # untyped in stubs
+    ax.xaxis.set_major_formatter(formatter)
+    ax.set_xlabel("time (UTC)")
 
 
 def _days(moment: datetime) -> float:

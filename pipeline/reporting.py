@@ -7,8 +7,8 @@ migration 0003_reporting do the aggregation, so SQL users and the API see the sa
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine, Select, case, func, select
@@ -25,9 +25,13 @@ from pipeline.report_views import (
 from pipeline.storage.tables import TickerMention
 
 Period = Literal["hourly", "daily"]
+PERIOD_LENGTH: dict[Period, timedelta] = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
+# A day's mean score over fewer items than this is noise, not a move.
+MOVER_MIN_ITEMS = 10
 CURRENT_MODEL_KEY = "model.current_version"
 _SCOPE = re.compile(r"^(market|topic:.{1,64}|ticker:[A-Z][A-Z0-9.\-]{0,11})$")
 _FROZEN = ConfigDict(frozen=True)
+Q = TypeVar("Q", bound=Select[Any])
 
 
 class ScopeError(FinsentError):
@@ -120,10 +124,11 @@ def as_utc(moment: datetime) -> datetime:
 def sentiment_series(
     conn: Connection, scope: Scope, start: datetime, end: datetime, period: Period = "hourly"
 ) -> list[SentimentPoint]:
-    """One point per hour (or day) with items in [start, end), oldest first."""
+    """One point per hour (or day) with items that overlaps [start, end), oldest first: a
+    range starting mid-period keeps its first, partial period (counted whole)."""
     view = SENTIMENT[(scope.kind, period)]
     query = select(*[c for c in view.c if c.name not in ("topic", "symbol")]).where(
-        view.c.bucket >= as_utc(start), view.c.bucket < as_utc(end)
+        view.c.bucket > as_utc(start) - PERIOD_LENGTH[period], view.c.bucket < as_utc(end)
     )
     if scope.kind == "topic":
         query = query.where(view.c.topic == scope.key)
@@ -137,7 +142,7 @@ def topic_mix(conn: Connection, scope: Scope, start: datetime, end: datetime) ->
     """Items per topic in the range (within a ticker when the scope is one), largest first."""
     s = scored_items
     negative = func.sum(case((s.c.sentiment == "negative", 1), else_=0))
-    query = _in_scope(
+    query = in_scope(
         select(s.c.topic, func.count().label("items"), negative.label("negative")), scope
     ).where(s.c.event_time >= as_utc(start), s.c.event_time < as_utc(end))
     rows = list(conn.execute(query.group_by(s.c.topic).order_by(func.count().desc(), s.c.topic)))
@@ -153,6 +158,37 @@ def topic_mix(conn: Connection, scope: Scope, start: datetime, end: datetime) ->
     ]
 
 
+class ItemFilter(BaseModel):
+    """Which scored items to read: all given conditions hold."""
+
+    model_config = _FROZEN
+
+    ticker: str | None = None
+    topic: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    ids: list[str] | None = None
+    # A trend window is (start, end]: its end counts, its start does not.
+    window: tuple[datetime, datetime] | None = None
+
+    def apply(self, query: Q) -> Q:
+        s = scored_items
+        if self.ticker is not None:
+            query = in_scope(query, Scope(kind="ticker", key=self.ticker))
+        if self.topic is not None:
+            query = query.where(s.c.topic == self.topic)
+        if self.start is not None:
+            query = query.where(s.c.event_time >= as_utc(self.start))
+        if self.end is not None:
+            query = query.where(s.c.event_time < as_utc(self.end))
+        if self.ids is not None:
+            query = query.where(s.c.item_id.in_(self.ids))
+        if self.window is not None:
+            after, through = self.window
+            query = query.where(s.c.event_time > as_utc(after), s.c.event_time <= as_utc(through))
+        return query
+
+
 def scored_item_list(
     conn: Connection,
     *,
@@ -162,21 +198,20 @@ def scored_item_list(
     end: datetime | None = None,
     ids: list[str] | None = None,
     limit: int = 100,
+    offset: int = 0,
 ) -> list[ScoredItem]:
     """Items with the current model's verdict, newest first, filtered as asked."""
+    wanted = ItemFilter(ticker=ticker, topic=topic, start=start, end=end, ids=ids)
+    return scored_item_page(conn, wanted, limit, offset)
+
+
+def scored_item_page(
+    conn: Connection, wanted: ItemFilter, limit: int = 100, offset: int = 0
+) -> list[ScoredItem]:
+    """One page of the items `wanted` selects, newest first."""
     s = scored_items
-    query = select(s).order_by(s.c.event_time.desc(), s.c.item_id).limit(limit)
-    if ticker is not None:
-        query = _in_scope(query, Scope(kind="ticker", key=ticker))
-    if topic is not None:
-        query = query.where(s.c.topic == topic)
-    if start is not None:
-        query = query.where(s.c.event_time >= as_utc(start))
-    if end is not None:
-        query = query.where(s.c.event_time < as_utc(end))
-    if ids is not None:
-        query = query.where(s.c.item_id.in_(ids))
-    rows = list(conn.execute(query).mappings())
+    query = select(s).order_by(s.c.event_time.desc(), s.c.item_id).limit(limit).offset(offset)
+    rows = list(conn.execute(wanted.apply(query)).mappings())
     tickers = _tickers_of(conn, [r["item_id"] for r in rows])
     return [
         ScoredItem.model_validate(
@@ -186,13 +221,37 @@ def scored_item_list(
     ]
 
 
-def top_movers(conn: Connection, day: datetime, limit: int = 10) -> list[Mover]:
+def count_scored_items(conn: Connection, wanted: ItemFilter) -> int:
+    """How many items `wanted` selects."""
+    query = wanted.apply(select(func.count()).select_from(scored_items))
+    return int(conn.execute(query).scalar_one())
+
+
+def top_movers(
+    conn: Connection, day: datetime, limit: int = 10, min_items: int = MOVER_MIN_ITEMS
+) -> list[Mover]:
     """The tickers whose mean score moved most on `day` against their previous day."""
+    return ranked_movers(conn, day, min_items)[:limit]
+
+
+def ranked_movers(conn: Connection, day: datetime, min_items: int = MOVER_MIN_ITEMS) -> list[Mover]:
+    """Every ticker with at least `min_items` items on `day`, ranked by the size of its move
+    (ties share a rank)."""
     v = top_movers_daily
     start = as_utc(day).replace(hour=0, minute=0, second=0, microsecond=0)
-    query = select(v).where(v.c.bucket == start).order_by(v.c.mover_rank, v.c.symbol).limit(limit)
-    rows = conn.execute(query).mappings()
-    return [Mover.model_validate({**r, "bucket": as_utc(r["bucket"])}) for r in rows]
+    query = (
+        select(v)
+        .where(v.c.bucket == start, v.c["items"] >= min_items)
+        .order_by(func.abs(v.c.score_change).desc(), v.c.symbol)
+    )
+    movers: list[Mover] = []
+    for position, row in enumerate(conn.execute(query).mappings(), start=1):
+        tied = movers and abs(movers[-1].score_change) == abs(row["score_change"])
+        rank = movers[-1].mover_rank if tied else position
+        movers.append(
+            Mover.model_validate({**row, "bucket": as_utc(row["bucket"]), "mover_rank": rank})
+        )
+    return movers
 
 
 def busiest_scopes(
@@ -241,7 +300,7 @@ def publish_current_model(engine: Engine, version: str, clock: Clock) -> None:
         )
 
 
-def _in_scope(query: Select[tuple[object, ...]], scope: Scope) -> Select[tuple[object, ...]]:
+def in_scope(query: Q, scope: Scope) -> Q:
     if scope.kind == "topic":
         return query.where(scored_items.c.topic == scope.key)
     if scope.kind == "ticker":

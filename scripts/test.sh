@@ -37,6 +37,10 @@ for tier in "${TIERS[@]}"; do
         say "installing Debian's chromium for the browser test"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     fi
+    if [[ $tier == unit ]] && ! command -v promtool >/dev/null; then
+        say "installing Debian's prometheus for promtool (the alerting rules' tests)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    fi
 done
 
 status=0

@@ -260,3 +260,32 @@ def seeded_sqlite(directory: Path, current: str | None = OLD) -> Engine:
     if current is not None:
         publish_current_model(engine, current, SimulatedClock(DAY2))
     return engine
+
+
+def add_window_items(engine: Engine, count: int) -> list[str]:
+    """`count` more negative English ACME items inside alert 1's window, all in DAY2's 09:00
+    hour and topic "Legal | Regulation", so the seed's bars, topics and scopes stay as they are."""
+    rows = [
+        (
+            f"w{n:02d}",
+            DAY2 + timedelta(minutes=6, seconds=n),
+            "ACME",
+            "Legal | Regulation",
+            "negative",
+            -0.5,
+            f"h-w{n:02d}",
+            True,
+        )
+        for n in range(count)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(NewsItem), [_item(*row) for row in rows])
+        conn.execute(insert(ClassificationRow), [_verdict(row, OLD) for row in rows])
+        conn.execute(
+            insert(TickerMention),
+            [
+                {"item_id": r[0], "symbol": "ACME", "origin": "producer", "event_time": r[1]}
+                for r in rows
+            ],
+        )
+    return [r[0] for r in rows]

@@ -4,72 +4,106 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from pipeline.errors import FinsentError
 from pipeline.report import Report
+from pipeline.reporting import MOVER_MIN_ITEMS
 from pipeline.settings import Settings
+
+TABLE_ALERTS = 20
+
+
+class Period(StrEnum):
+    hourly = "hourly"
+    daily = "daily"
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    png = "png"
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What `finsent report` was asked for, as typed on the command line."""
+
+    start: str | None
+    end: str | None
+    scope: str
+    period: Period
+    fmt: Format
+    out: Path
+    min_items: int
 
 
 def report(
     start: Annotated[
-        datetime | None, typer.Option("--from", help="Start, UTC unless an offset is given")
+        str | None,
+        typer.Option("--from", help="Start: ISO-8601 (UTC unless offset given) or 7d/36h ago"),
     ] = None,
     end: Annotated[
-        datetime | None, typer.Option("--to", help="End (exclusive); default now")
+        str | None, typer.Option("--to", help="End (exclusive): ISO-8601 or 2h ago; default now")
     ] = None,
     scope: Annotated[str, typer.Option(help="market | topic:<name> | ticker:<SYM>")] = "market",
-    period: Annotated[str, typer.Option(help="hourly | daily")] = "hourly",
-    fmt: Annotated[str, typer.Option("--format", help="table | csv | json | png")] = "table",
+    period: Annotated[Period, typer.Option(help="Bucket length")] = Period.hourly,
+    fmt: Annotated[Format, typer.Option("--format", help="Output")] = Format.table,
     out: Annotated[Path, typer.Option(help="Directory for PNG charts")] = Path("finsent-out"),
+    min_items: Annotated[
+        int, typer.Option("--min-items", min=1, help="Items a ticker needs on a day to be a mover")
+    ] = MOVER_MIN_ITEMS,
 ) -> None:
     """Sentiment of a scope over a time range, its topic mix, alerts and top movers."""
     from workers.invocation import console, friendly_errors, settings
 
-    friendly_errors(_report)(settings(), console, start, end, scope, period, fmt, out)
+    request = ReportRequest(start, end, scope, period, fmt, out, min_items)
+    friendly_errors(_report)(settings(), console, request)
 
 
-def _report(
-    loaded: Settings,
-    console: Console,
-    start: datetime | None,
-    end: datetime | None,
-    scope: str,
-    period: str,
-    fmt: str,
-    out: Path,
-) -> None:
+def _period(period: Period) -> Literal["hourly", "daily"]:
+    return "daily" if period is Period.daily else "hourly"
+
+
+def _report(loaded: Settings, console: Console, request: ReportRequest) -> None:
     from pipeline.report import build_report, write_charts
     from pipeline.reporting import Scope
     from pipeline.storage.db import make_engine
+    from workers.stream_cli import parse_moment
 
-    if period not in ("hourly", "daily") or fmt not in ("table", "csv", "json", "png"):
-        raise FinsentError("--period is hourly|daily and --format table|csv|json|png")
-    hi = _utc(end) if end else datetime.now(UTC)
-    lo = _utc(start) if start else hi - timedelta(days=2)
+    hi = parse_moment(request.end) if request.end else datetime.now(UTC)
+    lo = parse_moment(request.start) if request.start else hi - timedelta(days=2)
+    scope = Scope.parse(request.scope)
     engine = make_engine(loaded.database)
-    with engine.connect() as conn:
-        built = build_report(conn, Scope.parse(scope), lo, hi, period)  # type: ignore[arg-type]  # checked above
-    engine.dispose()
-    if fmt == "json":
+    try:
+        with engine.connect() as conn:
+            built = build_report(conn, scope, lo, hi, _period(request.period), request.min_items)
+    finally:
+        engine.dispose()
+    if request.fmt is Format.json:
         console.print_json(built.model_dump_json())
-    elif fmt == "csv":
+        return
+    if request.fmt is not Format.table:
+        from workers.invocation import err_console
+
+        for note in built.notes:
+            err_console.print(f"note: {note}", highlight=False, markup=False)
+    if request.fmt is Format.csv:
         console.print(report_csv(built), end="", markup=False, highlight=False, soft_wrap=True)
-    elif fmt == "png":
-        for path in write_charts(built, out):
+    elif request.fmt is Format.png:
+        for path in write_charts(built, request.out):
             console.print(f"wrote {path}", highlight=False)
     else:
         print_report(console, built)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def report_csv(built: Report) -> str:
@@ -103,22 +137,38 @@ def print_report(console: Console, built: Report) -> None:
             f"{p.negative_share:.0%}",
             f"{p.mean_score:+.2f}",
         )
-    console.print(series)
+    for note in built.notes:
+        console.print(f"[yellow]{escape(note)}[/]")
+    if built.points:
+        console.print(series)
     console.print(_topics_table(built))
     console.print(_alerts_table(built))
-    if built.movers:
-        movers = Table(title=f"top movers on {built.movers[0].bucket:%Y-%m-%d}")
-        for column in ("rank", "ticker", "items", "mean score", "change"):
-            movers.add_column(column)
-        for m in built.movers:
-            movers.add_row(
-                str(m.mover_rank),
-                m.symbol,
-                str(m.items),
-                f"{m.mean_score:+.2f}",
-                f"{m.score_change:+.2f}",
-            )
-        console.print(movers)
+    _more(console, built.alerts_total, min(len(built.alerts), TABLE_ALERTS), "alerts")
+    console.print(_movers_table(built))
+    _more(console, built.movers_total, len(built.movers), "movers")
+
+
+def _more(console: Console, total: int, shown: int, what: str) -> None:
+    if total > shown:
+        console.print(f"+ {total - shown} more {what} (not shown)", highlight=False)
+
+
+def _movers_table(built: Report) -> Table:
+    day = f"{built.end - timedelta(microseconds=1):%Y-%m-%d}"
+    movers = Table(title=f"top movers on {day} (≥ {built.mover_min_items} items)")
+    for column in ("rank", "ticker", "items", "mean score", "change"):
+        movers.add_column(column)
+    for m in built.movers:
+        movers.add_row(
+            str(m.mover_rank),
+            m.symbol,
+            str(m.items),
+            f"{m.mean_score:+.2f}",
+            f"{m.score_change:+.2f}",
+        )
+    if not built.movers:
+        movers.add_row("", "(none)", "", "", "")
+    return movers
 
 
 def _topics_table(built: Report) -> Table:
@@ -131,10 +181,10 @@ def _topics_table(built: Report) -> Table:
 
 
 def _alerts_table(built: Report) -> Table:
-    table = Table(title="alerts opened in the range")
+    table = Table(title=f"{built.scope} alerts opened in the range")
     for column in ("#", "scope", "state", "severity", "opened", "value", "baseline", "z"):
         table.add_column(column)
-    for a in built.alerts:
+    for a in built.alerts[:TABLE_ALERTS]:
         table.add_row(
             str(a.alert_id),
             a.scope,
@@ -145,6 +195,8 @@ def _alerts_table(built: Report) -> Table:
             f"{a.baseline:.2f}",
             f"{a.z:.1f}",
         )
+    if not built.alerts:
+        table.add_row("", "(none)", "", "", "", "", "", "")
     return table
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import swagger_ui
 from fastapi import Depends, FastAPI, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
@@ -18,6 +20,8 @@ from pipeline.api.metrics import record_request
 from pipeline.api.routes import build_router
 
 STATIC = Path(__file__).parent / "static"
+# Swagger UI's own files, from the swagger-ui-py wheel: /docs works without the internet.
+SWAGGER_STATIC = Path(swagger_ui.__file__).parent / "static"
 
 
 class Readiness(BaseModel):
@@ -35,6 +39,8 @@ def create_app(engine: Engine, token: str, checks: Sequence[ReadinessCheck]) -> 
         title="finsent",
         summary="Financial news sentiment: trends, alerts and the items behind them.",
         version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
     )
     app.middleware("http")(record_request)
     app.include_router(
@@ -42,7 +48,22 @@ def create_app(engine: Engine, token: str, checks: Sequence[ReadinessCheck]) -> 
     )
     _add_operations(app, checks)
     app.mount("/dashboard", StaticFiles(directory=STATIC, html=True), name="dashboard")
+    _add_docs(app)
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    app.mount("/docs/static", StaticFiles(directory=SWAGGER_STATIC), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
 
 
 def _add_operations(app: FastAPI, checks: Sequence[ReadinessCheck]) -> None:

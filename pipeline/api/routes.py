@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
-from pipeline.alert_history import AlertDetail, AlertSummary, alert_detail, list_alerts
+from pipeline.alert_history import (
+    AlertDetail,
+    AlertSummary,
+    ItemPage,
+    alert_detail,
+    alert_window_items,
+    list_alerts,
+)
+from pipeline.report_checks import DataSpan, ReportInputError, check_scope, data_span, empty_note
 from pipeline.reporting import (
     Scope,
     ScopeCount,
@@ -37,6 +45,9 @@ FromParam = Annotated[
 ]
 ToParam = Annotated[datetime | None, Query(alias="to", description="End (exclusive); default now")]
 LimitParam = Annotated[int, Query(ge=1, le=1000)]
+OffsetParam = Annotated[int, Query(ge=0, le=10_000_000)]
+AlertIdParam = Annotated[int, Path(ge=1, le=2**31 - 1)]
+NO_ALERT: dict[int | str, dict[str, Any]] = {404: {"description": "No such alert"}}
 
 
 class TrendResponse(BaseModel):
@@ -49,6 +60,8 @@ class TrendResponse(BaseModel):
     points: list[SentimentPoint]
     topics: list[TopicShare]
     alerts: list[AlertSummary]
+    data_span: DataSpan | None = Field(None, description="Where the scope's data is (when empty)")
+    notes: list[str] = []
 
 
 def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
@@ -58,6 +71,17 @@ def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, 
     if start >= end:
         raise _invalid("from", "`from` must be before `to`", start)
     return start, end
+
+
+def optional_range(
+    start: datetime | None, end: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """Bounds for a range either end of which may be open; a reversed one is a 422."""
+    lo = _bounded(start) if start is not None else None
+    hi = _bounded(end, "to") if end is not None else None
+    if lo is not None and hi is not None and lo >= hi:
+        raise _invalid("from", "`from` must be before `to`", lo)
+    return lo, hi
 
 
 def _bounded(moment: datetime, name: str = "from") -> datetime:
@@ -86,14 +110,21 @@ def build_router(engine: Engine) -> APIRouter:
         lo, hi = time_range(start, end)
         parsed = Scope.parse(scope)
         with engine.connect() as conn:
+            try:
+                check_scope(conn, parsed)
+            except ReportInputError as e:
+                raise _invalid("scope", str(e), scope) from e
+            points = sentiment_series(conn, parsed, lo, hi, period)
             return TrendResponse(
                 scope=str(parsed),
                 period=period,
                 start=lo,
                 end=hi,
-                points=sentiment_series(conn, parsed, lo, hi, period),
+                points=points,
                 topics=topic_mix(conn, parsed, lo, hi),
                 alerts=list_alerts(conn, end=hi, scope=str(parsed), limit=200),
+                data_span=None if points else data_span(conn, parsed),
+                notes=[] if points else [empty_note(conn, parsed)],
             )
 
     @router.get("/scopes", response_model=list[ScopeCount], summary="Busiest scopes in a range")
@@ -112,11 +143,12 @@ def build_router(engine: Engine) -> APIRouter:
         state: Literal["pending", "firing", "resolved", "cancelled"] | None = None,
         limit: LimitParam = 100,
     ) -> list[AlertSummary]:
+        lo, hi = optional_range(start, end)
         with engine.connect() as conn:
             return list_alerts(
                 conn,
-                start=_bounded(start) if start else None,
-                end=_bounded(end, "to") if end else None,
+                start=lo,
+                end=hi,
                 scope=scope,
                 state=state,
                 limit=limit,
@@ -125,15 +157,30 @@ def build_router(engine: Engine) -> APIRouter:
     @router.get(
         "/alerts/{alert_id}",
         response_model=AlertDetail,
-        responses={404: {"description": "No such alert"}},
+        responses=NO_ALERT,
         summary="One alert with its explanation, items and deliveries",
     )
-    def alert(alert_id: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> AlertDetail:
+    def alert(alert_id: AlertIdParam) -> AlertDetail:
         with engine.connect() as conn:
             found = alert_detail(conn, alert_id)
         if found is None:
             raise HTTPException(404, "no such alert")
         return found
+
+    @router.get(
+        "/alerts/{alert_id}/items",
+        response_model=ItemPage,
+        responses=NO_ALERT,
+        summary="Every item of the alert's scope in its window, newest first, by pages",
+    )
+    def alert_items(
+        alert_id: AlertIdParam, offset: OffsetParam = 0, limit: LimitParam = 50
+    ) -> ItemPage:
+        with engine.connect() as conn:
+            page = alert_window_items(conn, alert_id, limit, offset)
+        if page is None:
+            raise HTTPException(404, "no such alert")
+        return page
 
     @router.get("/items", response_model=list[ScoredItem], summary="Scored items, newest first")
     def items(
@@ -142,15 +189,12 @@ def build_router(engine: Engine) -> APIRouter:
         start: FromParam = None,
         end: ToParam = None,
         limit: LimitParam = 100,
+        offset: OffsetParam = 0,
     ) -> list[ScoredItem]:
+        lo, hi = optional_range(start, end)
         with engine.connect() as conn:
             return scored_item_list(
-                conn,
-                ticker=ticker,
-                topic=topic,
-                start=_bounded(start) if start else None,
-                end=_bounded(end, "to") if end else None,
-                limit=limit,
+                conn, ticker=ticker, topic=topic, start=lo, end=hi, limit=limit, offset=offset
             )
 
     return router

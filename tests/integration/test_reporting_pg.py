@@ -13,7 +13,10 @@ from alembic import command
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
+from pipeline.alert_history import alert_window_items
 from pipeline.clock import SimulatedClock
+from pipeline.report import build_report
+from pipeline.report_checks import ReportInputError
 from pipeline.reporting import (
     Scope,
     current_model_version,
@@ -69,13 +72,34 @@ def test_views_match_the_hand_checked_numbers(engine: Engine) -> None:
             DAY2 + timedelta(days=1),
             "daily",
         )
-        movers = top_movers(conn, DAY2)
+        movers = top_movers(conn, DAY2, min_items=1)
     assert [(p.bucket, p.items, p.negative, p.distinct_items) for p in hourly] == [
         (DAY1, 4, 0, 4),
         (DAY2, 4, 3, 3),
     ]
     assert [(p.items, round(p.mean_score, 3)) for p in daily] == [(2, 0.0), (3, -0.9)]
     assert [(m.symbol, m.mover_rank) for m in movers] == [("ACME", 1), ("BETA", 2)]
+
+
+def test_an_honest_report_as_the_reporting_role(engine: Engine, role: str) -> None:
+    with engine.connect() as conn:
+        _as_role(conn, role)
+        mid_day = build_report(
+            conn, Scope.parse("ticker:ACME"), DAY1 + timedelta(minutes=30), DAY2, "daily"
+        )
+        empty = build_report(
+            conn, Scope.parse("ticker:ACME"), DAY2 + timedelta(days=2), DAY2 + timedelta(days=3)
+        )
+        page = alert_window_items(conn, 1, limit=2)
+        with pytest.raises(ReportInputError, match="did you mean 'Earnings'"):
+            build_report(conn, Scope.parse("topic:earnings"), DAY1, DAY2)
+    assert [p.items for p in mid_day.points] == [2, 3]  # both days overlap the range
+    assert [a.alert_id for a in mid_day.alerts] == []
+    assert empty.notes == [
+        "no data in range; ticker:ACME data spans 2026-11-02 10:05 to 2026-11-03 09:03 UTC"
+    ]
+    assert page is not None
+    assert (page.total, [i.item_id for i in page.items]) == (3, ["a5", "a4"])
 
 
 def test_the_documented_queries_run_as_the_reporting_role(engine: Engine, role: str) -> None:

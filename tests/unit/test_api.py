@@ -119,3 +119,79 @@ def test_dashboard_is_served_without_outside_resources(client: TestClient) -> No
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
         assert "https://" not in text
     assert client.get("/", follow_redirects=False).headers["location"] == "/dashboard/"
+
+
+@pytest.mark.parametrize(
+    ("scope", "hint"),
+    [
+        pytest.param("topic:earnings", "did you mean 'Earnings'?", id="topic typo"),
+        pytest.param("ticker:ACMR", "did you mean 'ACME'", id="ticker typo"),
+    ],
+)
+def test_unknown_scopes_are_422_with_a_suggestion(
+    client: TestClient, scope: str, hint: str
+) -> None:
+    response = client.get("/api/trends", params={"scope": scope, **RANGE}, headers=AUTH)
+    assert response.status_code == 422
+    assert hint in response.json()["detail"][0]["msg"]
+
+
+def test_an_empty_range_says_where_the_data_is(client: TestClient) -> None:
+    empty = {"from": "2026-12-01T00:00:00Z", "to": "2026-12-02T00:00:00Z"}
+    body = client.get("/api/trends", params={"scope": "ticker:BETA", **empty}, headers=AUTH).json()
+    assert body["points"] == []
+    assert body["data_span"] == {"first": "2026-11-02T10:20:00Z", "last": "2026-11-03T09:04:00Z"}
+    assert body["notes"] == [
+        "no data in range; ticker:BETA data spans 2026-11-02 10:20 to 2026-11-03 09:04 UTC"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        pytest.param({}, (3, ["a5", "a4", "a3"]), id="default page"),
+        pytest.param({"limit": 2}, (3, ["a5", "a4"]), id="first of two"),
+        pytest.param({"limit": 2, "offset": 2}, (3, ["a3"]), id="second of two"),
+    ],
+)
+def test_alert_window_items_by_page(
+    client: TestClient, params: dict[str, int], expected: tuple[int, list[str]]
+) -> None:
+    body = client.get("/api/alerts/1/items", params=params, headers=AUTH).json()
+    assert (body["total"], [i["item_id"] for i in body["items"]]) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        pytest.param("/api/alerts/9/items", {}, 404, id="no such alert"),
+        pytest.param("/api/alerts/1/items", {"offset": "-1"}, 422, id="negative offset"),
+        pytest.param(
+            "/api/alerts",
+            {"from": "2026-11-04T00:00:00Z", "to": "2026-11-01T00:00:00Z"},
+            422,
+            id="alerts over a reversed range",
+        ),
+        pytest.param(
+            "/api/items",
+            {"from": "2026-11-04T00:00:00Z", "to": "2026-11-01T00:00:00Z"},
+            422,
+            id="items over a reversed range",
+        ),
+    ],
+)
+def test_refused_pages_and_ranges(
+    client: TestClient, path: str, params: dict[str, str], status: int
+) -> None:
+    assert client.get(path, params=params, headers=AUTH).status_code == status
+
+
+def test_swagger_ui_is_served_from_the_package_not_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "http://" not in page.text
+    assert "https://" not in page.text
+    assert "/docs/static/swagger-ui-bundle.js" in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
+        assert client.get(f"/docs/static/{asset}").status_code == 200
+    assert client.get("/openapi.json").json()["paths"]["/api/alerts/{alert_id}/items"]

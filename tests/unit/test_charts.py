@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import matplotlib.dates as mdates
 import matplotlib.image as mpimg
 import numpy as np
+import pytest
+from matplotlib.figure import Figure
 
+from pipeline import charts
 from pipeline.alert_history import AlertSummary
 from pipeline.charts import ALERT, NEGATIVE, render_sentiment_trend, render_topic_mix
+from pipeline.labels import TOPICS
 from pipeline.reporting import SentimentPoint, TopicShare
 
 T0 = datetime(2026, 11, 3, tzinfo=UTC)
@@ -81,3 +86,46 @@ def test_topic_mix_draws_negative_part(tmp_path: Path) -> None:
     none_negative = [t.model_copy(update={"negative_share": 0.0}) for t in topics]
     legend_only = _pixels_like(render_topic_mix(none_negative, "m", tmp_path / "n.png"), NEGATIVE)
     assert _pixels_like(path, NEGATIVE) > legend_only + 500
+
+
+def _capture_figures(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
+    drawn: list[Figure] = []
+
+    def keep(fig: Figure, path: Path) -> Path:
+        drawn.append(fig)
+        return path
+
+    monkeypatch.setattr(charts, "_save", keep)
+    return drawn
+
+
+@pytest.mark.parametrize(
+    ("points", "span"),
+    [
+        pytest.param([], (T0, T0 + timedelta(days=2)), id="no data: the asked range"),
+        pytest.param([_point(0, 0.5)], (T0, T0 + timedelta(hours=6)), id="data: the asked range"),
+    ],
+)
+def test_trend_axis_covers_the_asked_range_never_1970(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    points: list[SentimentPoint],
+    span: tuple[datetime, datetime],
+) -> None:
+    drawn = _capture_figures(monkeypatch)
+    render_sentiment_trend(points, [], "market", tmp_path / "t.png", "hourly", span)
+    axis = drawn[0].axes[0]
+    lo, hi = (mdates.num2date(x) for x in axis.get_xlim())  # type: ignore[no-untyped-call]  # untyped in stubs
+    assert (lo, hi) == span
+    assert axis.get_xlabel() == "time (UTC)"
+    assert all(t.get_text()[:2] in ("11", "") for t in axis.get_xticklabels())
+
+
+def test_topic_mix_draws_every_topic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = _capture_figures(monkeypatch)
+    topics = [
+        TopicShare(topic=name, items=20 - i, share=0.05, negative_share=0.1)
+        for i, name in enumerate(TOPICS)
+    ]
+    render_topic_mix(topics, "market", tmp_path / "t.png")
+    assert [t.get_text() for t in drawn[0].axes[0].get_yticklabels()] == list(TOPICS)[::-1]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection
 
-from pipeline.alert_history import alert_detail, list_alerts
+from pipeline.alert_history import alert_detail, alert_window_items, count_alerts, list_alerts
 from pipeline.reporting import (
+    Period,
     Scope,
     ScopeError,
     busiest_scopes,
@@ -60,18 +61,66 @@ def test_ticker_daily_and_top_movers(conn: Connection) -> None:
     assert current_model_version(conn) == OLD
     days = sentiment_series(conn, Scope.parse("ticker:ACME"), START, END, "daily")
     assert [(p.items, p.mean_score) for p in days] == [(2, 0.0), (3, pytest.approx(-0.9))]
-    movers = top_movers(conn, DAY2)
+    movers = top_movers(conn, DAY2, min_items=1)
     assert [(m.symbol, m.mover_rank) for m in movers] == [("ACME", 1), ("BETA", 2)]
     assert movers[0].score_change == pytest.approx(-0.9)
     assert movers[1].score_change == pytest.approx(-0.2)
 
 
+@pytest.mark.parametrize(
+    ("min_items", "expected"),
+    [
+        pytest.param(1, ["ACME", "BETA"], id="every ticker with a previous day"),
+        pytest.param(2, ["ACME"], id="BETA's single item is not a move"),
+        pytest.param(4, [], id="nobody has four items"),
+        pytest.param(None, [], id="default minimum of ten"),
+    ],
+)
+def test_top_movers_need_a_minimum_count(
+    conn: Connection, min_items: int | None, expected: list[str]
+) -> None:
+    movers = top_movers(conn, DAY2) if min_items is None else top_movers(conn, DAY2, 10, min_items)
+    assert [m.symbol for m in movers] == expected
+    assert [m.mover_rank for m in movers] == list(range(1, len(expected) + 1))
+
+
+@pytest.mark.parametrize(
+    ("start", "period", "buckets"),
+    [
+        pytest.param(
+            DAY1 + timedelta(minutes=30),
+            "daily",
+            [DAY1.replace(hour=0), DAY2.replace(hour=0)],
+            id="daily from mid-day keeps that day",
+        ),
+        pytest.param(
+            DAY1 + timedelta(minutes=30),
+            "hourly",
+            [DAY1, DAY2],
+            id="hourly from mid-hour keeps that hour",
+        ),
+        pytest.param(
+            DAY1 + timedelta(hours=1),
+            "hourly",
+            [DAY2],
+            id="an hour wholly before the range is left out",
+        ),
+    ],
+)
+def test_partial_first_period_is_included(
+    conn: Connection, start: datetime, period: Period, buckets: list[datetime]
+) -> None:
+    points = sentiment_series(conn, Scope.parse("market"), start, END, period)
+    assert [p.bucket for p in points] == buckets
+
+
 def test_topic_mix_within_a_ticker(conn: Connection) -> None:
     mix = topic_mix(conn, Scope.parse("ticker:ACME"), START, END)
-    assert [(t.topic, t.items, t.share, t.negative_share) for t in mix] == [
-        ("Legal | Regulation", 3, pytest.approx(0.6), 1.0),
-        ("Earnings", 2, pytest.approx(0.4), 0.0),
+    assert [(t.topic, t.items, t.negative_share) for t in mix] == [
+        ("Legal | Regulation", 3, 1.0),
+        ("Earnings", 2, 0.0),
     ]
+    assert [t.share for t in mix] == pytest.approx([0.6, 0.4])
 
 
 @pytest.mark.parametrize(
@@ -116,6 +165,37 @@ def test_alert_history_and_drill_down(conn: Connection) -> None:
     assert [i.item_id for i in detail.items] == ["a5", "a3"]
     assert [(d.webhook_id, d.status) for d in detail.deliveries] == [("msg_seed1", "delivered")]
     assert alert_detail(conn, 999) is None
+
+
+@pytest.mark.parametrize(
+    ("offset", "limit", "expected"),
+    [
+        pytest.param(0, 50, ["a5", "a4", "a3"], id="whole window, German item left out"),
+        pytest.param(0, 2, ["a5", "a4"], id="first page"),
+        pytest.param(2, 2, ["a3"], id="last page"),
+        pytest.param(3, 2, [], id="past the end"),
+    ],
+)
+def test_alert_window_items_are_paged(
+    conn: Connection, offset: int, limit: int, expected: list[str]
+) -> None:
+    page = alert_window_items(conn, 1, limit, offset)
+    assert page is not None
+    assert (page.total, [i.item_id for i in page.items]) == (3, expected)
+    assert alert_window_items(conn, 999) is None
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        pytest.param({}, 1, id="all"),
+        pytest.param({"scope": "ticker:ACME"}, 1, id="its scope"),
+        pytest.param({"scope": "market"}, 0, id="another scope"),
+        pytest.param({"start": DAY2 + timedelta(hours=1)}, 0, id="opened before the range"),
+    ],
+)
+def test_count_alerts(conn: Connection, filters: dict[str, object], expected: int) -> None:
+    assert count_alerts(conn, **filters) == expected  # type: ignore[arg-type]  # table of kwargs
 
 
 @pytest.mark.parametrize(
