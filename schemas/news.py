@@ -77,6 +77,14 @@ class NewsEvent(BaseModel):
             raise ValueError("contains a NUL byte")
         return v
 
+    @field_validator("source", "headline")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        # Python counts more characters as space (\x1c-\x1f) than pydantic's stripping does.
+        if not v.strip():
+            raise ValueError("is blank")
+        return v
+
     @field_validator("published_at")
     @classmethod
     def _representable_in_utc(cls, v: datetime) -> datetime:

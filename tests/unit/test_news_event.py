@@ -46,6 +46,10 @@ def encode(**changes: Any) -> bytes:
         pytest.param(encode(headline=...), "missing_field", "headline: required", id="no headline"),
         pytest.param(encode(headline="   "), "invalid_field", "headline", id="blank headline"),
         pytest.param(
+            encode(headline="\x1f\x1c"), "invalid_field", "headline: is blank", id="separators"
+        ),
+        pytest.param(encode(source="\x1e"), "invalid_field", "source: is blank", id="blank source"),
+        pytest.param(
             encode(headline=42), "invalid_field", "headline: must be a string", id="int headline"
         ),
         pytest.param(encode(source=...), "missing_field", "source: required", id="no source"),
