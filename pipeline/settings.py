@@ -119,9 +119,19 @@ class DatabaseSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, v: SecretStr) -> SecretStr:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         raw = v.get_secret_value()
         if not raw.startswith(("postgresql", "sqlite")):
             raise ValueError("database.url must be a postgresql+psycopg:// or sqlite:// URL")
+        try:
+            make_url(raw).port  # noqa: B018 - parsing the port is the check
+        except (ArgumentError, ValueError):
+            # The parser's message quotes the URL, password included: say only what is wrong.
+            raise ValueError(
+                "database.url is not a valid URL (user:password@host:port/db)"
+            ) from None
         return v
 
 
@@ -273,6 +283,9 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
     log_format: Literal["text", "json"] = Field("text", description="Log line format")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Worker /metrics bind address; 0.0.0.0 for a remote Prometheus"
+    )
     metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus port; 0 = off")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)

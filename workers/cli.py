@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from pipeline.errors import FinsentError
 from pipeline.settings import describe_settings
-from workers.invocation import console, err_console, friendly_errors, settings
+from workers.invocation import console, friendly_errors, run_guarded, settings
 
 app = typer.Typer(
     name="finsent",
@@ -131,13 +129,9 @@ app.add_typer(model_cli.model_app, name="model")
 
 
 def main() -> None:
-    # The last boundary: an error raised before a command's own guard (settings read in an
+    # The last boundary: an error raised outside a command's own guard (settings read in an
     # option's default, a callback) is still one line, never a traceback that quotes secrets.
-    try:
-        app(prog_name="finsent")
-    except FinsentError as e:
-        err_console.print(f"[bold red]error:[/] {escape(str(e))}")
-        raise SystemExit(2) from None
+    run_guarded(lambda: app(prog_name="finsent"))
 
 
 if __name__ == "__main__":

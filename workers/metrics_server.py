@@ -9,9 +9,9 @@ from prometheus_client import start_http_server
 log = logging.getLogger(__name__)
 
 
-def serve_metrics(port: int) -> None:
-    """Serve /metrics on `port` (0 = off) from a daemon thread."""
+def serve_metrics(host: str, port: int) -> None:
+    """Serve /metrics on `host:port` (port 0 = off) from a daemon thread."""
     if port == 0:
         return
-    start_http_server(port)
-    log.info("metrics on http://0.0.0.0:%d/metrics", port)
+    start_http_server(port, addr=host)
+    log.info("metrics on http://%s:%d/metrics", host, port)

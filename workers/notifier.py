@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from pipeline.clock import Clock, WallClock
 from pipeline.notifier import deliver_due
 from pipeline.settings import Settings
-from pipeline.storage.db import db_error_reason, make_engine
+from pipeline.storage.db import db_error_reason, make_engine, open_database
 
 log = logging.getLogger(__name__)
 
@@ -45,5 +45,6 @@ def notify() -> None:
     from workers.scheduler import stop_on_signals
 
     config = load()
-    serve_metrics(config.metrics_port)
+    open_database(config.database).dispose()  # fail fast: unreachable, or no schema
+    serve_metrics(config.metrics_host, config.metrics_port)
     run_notifier(config, stop_on_signals())

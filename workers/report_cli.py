@@ -47,13 +47,13 @@ def _report(
 ) -> None:
     from pipeline.report import build_report, write_charts
     from pipeline.reporting import Scope
-    from pipeline.storage.db import make_engine
+    from pipeline.storage.db import open_database
 
     if period not in ("hourly", "daily") or fmt not in ("table", "csv", "json", "png"):
         raise FinsentError("--period is hourly|daily and --format table|csv|json|png")
     hi = _utc(end) if end else datetime.now(UTC)
     lo = _utc(start) if start else hi - timedelta(days=2)
-    engine = make_engine(loaded.database)
+    engine = open_database(loaded.database)
     with engine.connect() as conn:
         built = build_report(conn, Scope.parse(scope), lo, hi, period)  # type: ignore[arg-type]  # checked above
     engine.dispose()

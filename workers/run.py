@@ -28,7 +28,7 @@ COMPANIONS = (("workers.scheduler", "run_scheduler"), ("workers.notifier", "run_
 def run_all(settings: Settings, replay: Path | None, options: ReplayOptions) -> None:
     stop = threading.Event()
     _on_signals(stop)
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_host, settings.metrics_port)
     if settings.kafka.embedded:
         upgrade(settings.database.url.get_secret_value())
     threads = [_start(name, fn, settings, stop) for name, fn in _companions()]

@@ -15,6 +15,7 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import OperationalError
 
 from pipeline import alert_metrics
 from pipeline.clock import Clock, WallClock
@@ -23,7 +24,7 @@ from pipeline.rules import Rule, load_rules
 from pipeline.scheduling import LeaderLock, run_step
 from pipeline.settings import Settings
 from pipeline.storage.alert_tables import OPEN_STATES, AlertRow
-from pipeline.storage.db import make_engine
+from pipeline.storage.db import db_error_reason, make_engine, open_database
 from pipeline.trends import ceil_to
 
 log = logging.getLogger(__name__)
@@ -63,18 +64,23 @@ def build_scheduler(settings: Settings, job: object) -> BackgroundScheduler:
     return scheduler
 
 
-def tick(engine: Engine, settings: Settings, rules: tuple[Rule, ...], lock: LeaderLock,
-         clock: Clock) -> None:
+def tick(
+    engine: Engine, settings: Settings, rules: tuple[Rule, ...], lock: LeaderLock, clock: Clock
+) -> None:
     if not lock.ensure():
         return
     try:
         report = run_step(engine, settings, clock, rules=rules, max_steps=_catch_up_limit(settings))
+    except OperationalError as e:  # the database is away; the next tick retries
+        log.warning("scheduler step failed, database unavailable: %s", db_error_reason(e))
+        return
     except Exception:  # a failed step is retried at the next tick; the process stays up
         log.exception("scheduler step failed")
         return
     if report.steps:
-        log.debug("steps %s: %d windows, %d changes", len(report.steps), report.windows,
-                  report.changes)
+        log.debug(
+            "steps %s: %d windows, %d changes", len(report.steps), report.windows, report.changes
+        )
     _alert_gauges(engine)
 
 
@@ -112,7 +118,8 @@ def schedule() -> None:
     from workers.metrics_server import serve_metrics
 
     config = load()
-    serve_metrics(config.metrics_port)
+    open_database(config.database).dispose()  # fail fast: unreachable, or no schema
+    serve_metrics(config.metrics_host, config.metrics_port)
     run_scheduler(config, stop_on_signals())
 
 

@@ -208,13 +208,13 @@ def reclassify(
 ) -> None:
     """Rescore stored items with another model beside the old rows; resumable."""
     from pipeline.reclassify import TimeRange, count_unscored, rescore_page
-    from pipeline.storage.db import make_engine
+    from pipeline.storage.db import open_database
     from workers.model_loading import batch_classifier, load_runtime
 
     config = settings().model_copy(deep=True)
     config = config.model_copy(update={"model": config.model.model_copy(update={"bundle": model})})
+    engine = open_database(config.database)
     runtime, record = load_runtime(config)
-    engine = make_engine(config.database)
     span = TimeRange(parse_moment(start) if start else None, parse_moment(end) if end else None)
     classifier = batch_classifier(runtime, engine, config)
     page = config.batching.max_batch_size * 4
@@ -234,12 +234,14 @@ def reclassify(
 @friendly_errors
 def worker_classify() -> None:
     """Run the Kafka classifier worker until SIGTERM (drains, commits, exits 0)."""
+    from pipeline.storage.db import open_database
     from workers.classifier import run_classifier
     from workers.metrics_server import serve_metrics
 
     config = settings()
     _require_kafka(config)
-    serve_metrics(config.metrics_port)
+    open_database(config.database).dispose()  # fail fast: unreachable, or no schema
+    serve_metrics(config.metrics_host, config.metrics_port)
     run_classifier(config)
 
 
@@ -251,7 +253,11 @@ def run(
     follow: FollowOpt = False,
 ) -> None:
     """Classifier + scheduler + notifier in one process (embedded without Kafka)."""
+    from pipeline.storage.db import open_database
     from workers.run import run_all
 
+    config = settings()
+    if not config.kafka.embedded:  # embedded mode migrates its own database
+        open_database(config.database).dispose()
     options = replay_options(None, time_compression, rebase_time, follow, None)
-    run_all(settings(), replay, options)
+    run_all(config, replay, options)
