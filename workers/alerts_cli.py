@@ -6,7 +6,8 @@ import json
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -22,6 +23,21 @@ endpoints_app: typer.Typer = typer.Typer(
 alerts_app: typer.Typer = typer.Typer(
     help="Inspect, redeliver and silence alerts.", no_args_is_help=True
 )
+
+
+class ScopeKindChoice(StrEnum):
+    market = "market"
+    topic = "topic"
+    ticker = "ticker"
+
+
+class AlertStateChoice(StrEnum):
+    pending = "pending"
+    firing = "firing"
+    resolved = "resolved"
+    cancelled = "cancelled"
+
+
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -38,9 +54,13 @@ def parse_duration(text: str) -> timedelta:
 def endpoints_add(
     name: str,
     url: str,
-    scope_kind: Annotated[list[str] | None, typer.Option(help="market/topic/ticker")] = None,
+    scope_kind: Annotated[
+        list[ScopeKindChoice] | None, typer.Option(help="Only these scope kinds (repeat)")
+    ] = None,
     event_type: Annotated[list[str] | None, typer.Option(help="alert.firing, …")] = None,
-    min_severity: Annotated[str, typer.Option(help="warning or critical")] = "warning",
+    min_severity: Annotated[
+        Literal["warning", "critical"], typer.Option(help="Least severity sent")
+    ] = "warning",
     slack: Annotated[bool, typer.Option(help="Send a Slack-compatible body")] = False,
 ) -> None:
     """Register an endpoint; prints its signing secret once."""
@@ -54,7 +74,7 @@ def endpoints_add(
         name,
         url,
         datetime.now(UTC),
-        scope_kinds=scope_kind or (),
+        scope_kinds=[kind.value for kind in scope_kind or ()],
         event_types=event_type or DEFAULT_EVENT_TYPES,
         min_severity=min_severity,
         body_format="slack" if slack else "standard",
@@ -113,14 +133,16 @@ def endpoints_rotate(name: str) -> None:
 @alerts_app.command("list")
 @friendly_errors
 def alerts_list(
-    state: Annotated[list[str] | None, typer.Option(help="pending/firing/resolved")] = None,
+    state: Annotated[
+        list[AlertStateChoice] | None, typer.Option(help="Only these states (repeat)")
+    ] = None,
     limit: int = 50,
 ) -> None:
     """Newest alerts first."""
     from pipeline.alerts import list_alerts
 
     with open_database(settings().database).connect() as conn:
-        rows = list_alerts(conn, states=state or (), limit=limit)
+        rows = list_alerts(conn, states=[s.value for s in state or ()], limit=limit)
     table = Table(title="alerts")
     for column in ("id", "rule", "scope", "state", "severity", "opened", "value", "z"):
         table.add_column(column, no_wrap=column in ("id", "scope", "state"), overflow="fold")

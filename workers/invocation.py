@@ -50,6 +50,24 @@ def run_guarded(main: Callable[[], object]) -> None:
         raise SystemExit(code) from None
 
 
+class GuardedTyper(typer.Typer):
+    """A Typer app whose every run, however started (`finsent`, `python -m`), goes through
+    the error boundary; and whose help shows a flag without a `<bool>` type."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        command = typer.main.get_command(self)
+        _untyped_flags(command)
+        run_guarded(lambda: command(*args, **kwargs))
+
+
+def _untyped_flags(command: Any) -> None:
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_bool_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _untyped_flags(sub)
+
+
 def friendly_errors(fn: F) -> F:
     """The error boundary of a command: an expected failure is one line and its exit code."""
 

@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -25,8 +25,10 @@ def report(
         datetime | None, typer.Option("--to", help="End (exclusive); default now")
     ] = None,
     scope: Annotated[str, typer.Option(help="market | topic:<name> | ticker:<SYM>")] = "market",
-    period: Annotated[str, typer.Option(help="hourly | daily")] = "hourly",
-    fmt: Annotated[str, typer.Option("--format", help="table | csv | json | png")] = "table",
+    period: Annotated[Literal["hourly", "daily"], typer.Option(help="Bucket size")] = "hourly",
+    fmt: Annotated[
+        Literal["table", "csv", "json", "png"], typer.Option("--format", help="Output")
+    ] = "table",
     out: Annotated[Path, typer.Option(help="Directory for PNG charts")] = Path("finsent-out"),
 ) -> None:
     """Sentiment of a scope over a time range, its topic mix, alerts and top movers."""

@@ -1,4 +1,4 @@
-"""Commands of the streaming core: produce/replay, dlq, reclassify, worker classify, run."""
+"""Commands of the streaming core: replay, dlq, reclassify, worker classify, run."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def replay_options(
 
 
 @friendly_errors
-def produce(
+def replay(
     file: FileArg,
     rate: RateOpt = None,
     time_compression: CompressOpt = None,
