@@ -7,6 +7,7 @@ doc; `finsent config show` prints the effective values with secrets masked.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -129,9 +130,7 @@ class DatabaseSettings(BaseModel):
             make_url(raw).port  # noqa: B018 - parsing the port is the check
         except (ArgumentError, ValueError):
             # The parser's message quotes the URL, password included: say only what is wrong.
-            raise ValueError(
-                "database.url is not a valid URL (user:password@host:port/db)"
-            ) from None
+            raise ValueError("database.url is not a URL (user:password@host:port/db)") from None
         return v
 
 
@@ -306,6 +305,7 @@ def load_settings(**overrides: Any) -> Settings:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
+    _refuse_unknown_sections(os.environ)
     # `from None`: the validation error's own text quotes every input value, secrets included,
     # and a chained exception would print it with any traceback.
     try:
@@ -318,6 +318,20 @@ def load_settings(**overrides: Any) -> Settings:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def _refuse_unknown_sections(environ: Mapping[str, str]) -> None:
+    """A misspelt section (FINSENT_DATABSE__URL) would be ignored and its value lost: refuse
+    it, naming the nearest setting. Only the name is printed, never the value."""
+    import difflib
+
+    sections = {name.upper() for name in Settings.model_fields}
+    for name in sorted(environ):
+        section = name.removeprefix("FINSENT_").split("__")[0]
+        if name.startswith("FINSENT_") and "__" in name and section not in sections:
+            near = difflib.get_close_matches(name, sorted(setting_env_names()), n=1)
+            hint = f"; did you mean {near[0]}?" if near else ""
+            raise ConfigError(f"{name} is not a setting (no section {section}){hint}")
 
 
 @lru_cache(maxsize=1)
