@@ -40,8 +40,12 @@ NO_SCHEMA = ("finsent db upgrade",)
 KAFKA_DOWN = ("Kafka", CLOSED, "FINSENT_KAFKA__BOOTSTRAP")
 
 
-def _case(*args: str, exit_code: int = EX_USAGE, says: tuple[str, ...] = (), **env: str) -> Hostile:
-    return Hostile(tuple(args), dict(env), exit_code, says)
+def _case(*args: str, says: tuple[str, ...] = (), **env: str) -> Hostile:
+    return Hostile(tuple(args), dict(env), EX_USAGE, says)
+
+
+def _usage(*args: str, env: dict[str, str], says: tuple[str, ...]) -> Hostile:
+    return Hostile(tuple(args), env, EX_USAGE, says)
 
 
 def _away(*args: str, env: dict[str, str], says: tuple[str, ...]) -> Hostile:
@@ -128,10 +132,10 @@ CASES = [
         id="unknown field in a known section",
     ),
     pytest.param(
-        _case(
+        _usage(
             "dlq",
             "list",
-            **(SASL_AWAY | {"FINSENT_KAFKA__SASL_MECHANISM": "ROT13"}),
+            env=SASL_AWAY | {"FINSENT_KAFKA__SASL_MECHANISM": "ROT13"},
             says=("kafka.sasl_mechanism",),
         ),
         id="bad SASL mechanism beside a SASL password",
@@ -200,7 +204,7 @@ CASES = [
     ),
     # --- missing files and bad arguments
     pytest.param(
-        _case("replay", "/missing.jsonl", **KAFKA_AWAY, says=("/missing.jsonl",)),
+        _usage("replay", "/missing.jsonl", env=KAFKA_AWAY, says=("/missing.jsonl",)),
         id="replay of a missing file",
     ),
     pytest.param(
@@ -216,17 +220,16 @@ CASES = [
         id="model info of a missing bundle",
     ),
     pytest.param(
-        _case(
+        _usage(
             "worker",
             "schedule",
-            **MIGRATED_DB,
-            FINSENT_ALERTS__RULES_FILE="/missing.yaml",
+            env=MIGRATED_DB | {"FINSENT_ALERTS__RULES_FILE": "/missing.yaml"},
             says=("/missing.yaml",),
         ),
         id="worker schedule, missing rules file",
     ),
     pytest.param(
-        _case("dlq", "list", "--since", "yesterday", **KAFKA_AWAY, says=("not a time",)),
+        _usage("dlq", "list", "--since", "yesterday", env=KAFKA_AWAY, says=("not a time",)),
         id="dlq list --since that is not a time",
     ),
 ]
