@@ -11,6 +11,7 @@ import threading
 import httpx
 from sqlalchemy.exc import OperationalError
 
+from pipeline import alert_metrics
 from pipeline.clock import Clock, WallClock
 from pipeline.notifier import deliver_due
 from pipeline.settings import Settings
@@ -46,5 +47,5 @@ def notify() -> None:
 
     config = load()
     open_database(config.database).dispose()  # fail fast: unreachable, or no schema
-    serve_metrics(config.metrics_host, config.metrics_port)
+    serve_metrics(config.metrics_host, config.metrics_port, (alert_metrics.NOTIFIER,))
     run_notifier(config, stop_on_signals())

@@ -119,7 +119,7 @@ def schedule() -> None:
 
     config = load()
     open_database(config.database).dispose()  # fail fast: unreachable, or no schema
-    serve_metrics(config.metrics_host, config.metrics_port)
+    serve_metrics(config.metrics_host, config.metrics_port, (alert_metrics.SCHEDULER,))
     run_scheduler(config, stop_on_signals())
 
 
