@@ -7,6 +7,7 @@ the boundary goes through `mask_secrets`.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable
@@ -38,6 +39,25 @@ def explain(error: BaseException, settings: Settings | None = None) -> FinsentEr
         if found is not None:
             return found
     return None
+
+
+def outage_reason(error: BaseException) -> str | None:
+    """The driver's one-line reason when `error` is an outage (a dependency away, a schema
+    missing) that a long-running worker logs as one line and retries; None for a bug."""
+    if not isinstance(explain(error), DependencyUnavailable):
+        return None
+    orig = getattr(error, "orig", None)
+    return mask_secrets(_first_line(orig if orig is not None else error), known_secrets())
+
+
+def log_failure(log: logging.Logger, what: str, error: Exception) -> None:
+    """A worker's failed round: one warning line for an outage, a traceback for a bug.
+    Either way the worker keeps running and retries."""
+    reason = outage_reason(error)
+    if reason is None:
+        log.exception(what)
+    else:
+        log.warning("%s, database unavailable: %s", what, reason)
 
 
 def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:

@@ -15,16 +15,16 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import OperationalError
 
 from pipeline import alert_metrics
+from pipeline.boundary import log_failure
 from pipeline.clock import Clock, WallClock
 from pipeline.maintenance import apply_retention
 from pipeline.rules import Rule, load_rules
 from pipeline.scheduling import LeaderLock, run_step
 from pipeline.settings import Settings
 from pipeline.storage.alert_tables import OPEN_STATES, AlertRow
-from pipeline.storage.db import db_error_reason, make_engine, open_database
+from pipeline.storage.db import make_engine, open_database
 from pipeline.trends import ceil_to
 
 log = logging.getLogger(__name__)
@@ -71,17 +71,14 @@ def tick(
         return
     try:
         report = run_step(engine, settings, clock, rules=rules, max_steps=_catch_up_limit(settings))
-    except OperationalError as e:  # the database is away; the next tick retries
-        log.warning("scheduler step failed, database unavailable: %s", db_error_reason(e))
-        return
-    except Exception:  # a failed step is retried at the next tick; the process stays up
-        log.exception("scheduler step failed")
+        _alert_gauges(engine)
+    except Exception as e:  # retried at the next tick; the process stays up
+        log_failure(log, "scheduler step failed", e)
         return
     if report.steps:
         log.debug(
             "steps %s: %d windows, %d changes", len(report.steps), report.windows, report.changes
         )
-    _alert_gauges(engine)
 
 
 def _catch_up_limit(settings: Settings) -> int:
@@ -106,8 +103,8 @@ def maintain(engine: Engine, settings: Settings, lock: LeaderLock, clock: Clock)
         return
     try:
         removed = apply_retention(engine, settings.retention, clock.now())
-    except Exception:  # retention is retried in an hour
-        log.exception("maintenance failed")
+    except Exception as e:  # retention is retried in an hour
+        log_failure(log, "maintenance failed", e)
         return
     log.info("retention removed %s", removed)
 

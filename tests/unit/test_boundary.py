@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 import pytest
 from kafka.errors import KafkaTimeoutError, NoBrokersAvailable
 from sqlalchemy.exc import IntegrityError, NoSuchModuleError, OperationalError, ProgrammingError
 
-from pipeline.boundary import explain, known_secrets, mask_secrets
+from pipeline.boundary import explain, known_secrets, log_failure, mask_secrets
 from pipeline.errors import (
     ConfigError,
     DependencyUnavailable,
@@ -127,3 +128,29 @@ def test_known_secrets_come_from_settings_and_environment(
     monkeypatch.setenv("FINSENT_DATABASE__URL", f"postgresql+psycopg://u:{SECRET}@h/db")
     secrets = known_secrets(load_settings())
     assert {SECRET, f"token-{SECRET}"} <= secrets
+
+
+@pytest.mark.parametrize(
+    ("error", "level", "traceback"),
+    [
+        pytest.param(
+            _db(OperationalError, f"connection to postgresql://u:{SECRET}@h failed"),
+            "WARNING",
+            False,
+            id="database away: one line",
+        ),
+        pytest.param(
+            _db(OperationalError, "no such table: alerts"), "WARNING", False, id="schema gone"
+        ),
+        pytest.param(KeyError("bug"), "ERROR", True, id="a bug: its traceback"),
+    ],
+)
+def test_a_worker_logs_an_outage_in_one_line(
+    error: Exception, level: str, traceback: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = logging.getLogger("workers.test")
+    with caplog.at_level(logging.WARNING, logger="workers.test"):
+        log_failure(log, "step failed", error)
+    [record] = caplog.records
+    assert (record.levelname, record.exc_info is not None) == (level, traceback)
+    assert SECRET not in caplog.text
