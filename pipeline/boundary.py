@@ -1,8 +1,8 @@
 """The error boundary: an expected failure from a driver becomes one FinsentError line.
 
-Database, Kafka and file errors are wrapped here (`raise ... from e` happens in `explain`'s
-caller), so commands and workers need no try/except of their own. Every line that leaves
-the boundary goes through `mask_secrets`.
+Database, Kafka and file errors are translated here, in one place, so commands and workers
+need no try/except of their own: the CLI's guard (`workers.invocation`) and the API's
+problem handler print what `explain` returns, after `mask_secrets`; a bug keeps its traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pipeline.settings import Settings
 MASK = "***"
 # scheme://user:password@host — the password part, whatever the scheme.
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<password>[^@\s]+)@")
-_SECRET_ENV_WORDS = ("URL", "PASSWORD", "TOKEN", "SECRET")
+_SECRET_ENV_WORDS = ("PASSWORD", "TOKEN", "SECRET")
 _DB_HINT = "check FINSENT_DATABASE__URL"
 _KAFKA_HINT = "check FINSENT_KAFKA__BOOTSTRAP"
 _UPGRADE_HINT = "run `finsent db upgrade`"
@@ -70,19 +70,21 @@ def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def known_secrets(settings: Settings | None = None) -> set[str]:
-    """Secret values this process may hold: from its settings and from FINSENT_* secrets."""
+    """Secret values this process may hold, from its settings and FINSENT_* variables: tokens
+    and passwords whole, URLs only for their password (the rest of a URL is what a user needs
+    to see)."""
+    urls = [v for k, v in os.environ.items() if k.startswith("FINSENT_") and k.endswith("URL")]
     values = {
         value
         for name, value in os.environ.items()
         if name.startswith("FINSENT_") and any(w in name for w in _SECRET_ENV_WORDS)
     }
     if settings is not None:
-        kafka, api = settings.kafka, settings.api
-        values.add(settings.database.url.get_secret_value())
-        for secret in (kafka.sasl_password, api.token):
+        urls.append(settings.database.url.get_secret_value())
+        for secret in (settings.kafka.sasl_password, settings.api.token):
             if secret is not None:
                 values.add(secret.get_secret_value())
-    passwords = {m["password"] for v in values for m in _URL_PASSWORD.finditer(v)}
+    passwords = {m["password"] for url in urls for m in _URL_PASSWORD.finditer(url)}
     return {v for v in values | passwords if v}
 
 
