@@ -61,7 +61,9 @@ class GuardedTyper(typer.Typer):
 
 
 def _untyped_flags(command: Any) -> None:
-    for param in getattr(command, "params", []):
+    # --help too: the command makes (and keeps) its help option on first asking.
+    help_option = command.get_help_option(typer.Context(command))
+    for param in [*getattr(command, "params", []), help_option]:
         if getattr(param, "is_bool_flag", False) and param.metavar is None:
             param.metavar = ""
     for sub in getattr(command, "commands", {}).values():

@@ -6,6 +6,8 @@ import logging
 
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
+from pipeline.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -16,5 +18,11 @@ def serve_metrics(host: str, port: int, owned: tuple[CollectorRegistry, ...] = (
         REGISTRY.register(registry)
     if port == 0:
         return
-    start_http_server(port, addr=host)
+    try:
+        start_http_server(port, addr=host)
+    except OSError as e:  # port taken, or an address this host does not have
+        raise ConfigError(
+            f"cannot serve metrics on {host}:{port}: {e.strerror or e}; "
+            "set FINSENT_METRICS_PORT (0 = off) or FINSENT_METRICS_HOST"
+        ) from e
     log.info("metrics on http://%s:%d/metrics", host, port)

@@ -7,7 +7,9 @@ tests/integration/test_cli_errors.py.
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +37,7 @@ SASL_AWAY = KAFKA_AWAY | {
 }
 EMPTY_DB = {"FINSENT_DATABASE__URL": "sqlite:///empty.db"}  # a file with no tables
 MIGRATED_DB = {"FINSENT_DATABASE__URL": "sqlite:///migrated.db"}
+BUSY_PORT = "{busy_port}"  # a port this test listens on
 UNAVAILABLE = ("unavailable", "FINSENT_DATABASE__URL")
 NO_SCHEMA = ("finsent db upgrade",)
 KAFKA_DOWN = ("Kafka", CLOSED, "FINSENT_KAFKA__BOOTSTRAP")
@@ -229,6 +232,24 @@ CASES = [
         id="worker schedule, missing rules file",
     ),
     pytest.param(
+        _usage(
+            "worker",
+            "schedule",
+            env=MIGRATED_DB | {"FINSENT_METRICS_PORT": BUSY_PORT},
+            says=("cannot serve metrics", "FINSENT_METRICS_PORT"),
+        ),
+        id="worker schedule, metrics port taken",
+    ),
+    pytest.param(
+        _usage(
+            "worker",
+            "notify",
+            env=MIGRATED_DB | {"FINSENT_METRICS_HOST": "203.0.113.7"},
+            says=("cannot serve metrics on 203.0.113.7", "FINSENT_METRICS_HOST"),
+        ),
+        id="worker notify, metrics host not on this machine",
+    ),
+    pytest.param(
         _usage("dlq", "list", "--since", "yesterday", env=KAFKA_AWAY, says=("not a time",)),
         id="dlq list --since that is not a time",
     ),
@@ -242,12 +263,23 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def busy_port() -> Iterator[str]:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        yield str(listening.getsockname()[1])
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_a_hostile_configuration_is_one_line(case: Hostile, tmp_path: Path, migrated: Path) -> None:
+def test_a_hostile_configuration_is_one_line(
+    case: Hostile, tmp_path: Path, migrated: Path, busy_port: str
+) -> None:
     sqlite3.connect(tmp_path / "empty.db").close()
     (tmp_path / "migrated.db").write_bytes(migrated.read_bytes())
     (tmp_path / "events.jsonl").write_text('{"id": "1"}\n', encoding="utf-8")
-    outcome = run_finsent(case, tmp_path)
+    env = {k: v.replace(BUSY_PORT, busy_port) for k, v in case.env.items()}
+    outcome = run_finsent(replace(case, env=env), tmp_path)
     assert_one_line_failure(case, outcome)
     if case.args[0] == "report" and not case.env:
         assert not (tmp_path / "finsent.db").exists(), "report created a database"
@@ -273,3 +305,4 @@ def test_help_shows_the_version_choices_and_groups(
     assert outcome.exit_code == 0, outcome.text
     assert shown in outcome.stdout
     assert "produce" not in outcome.stdout
+    assert "<bool>" not in outcome.stdout
