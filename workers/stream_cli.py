@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InputMissing
 from pipeline.replay import ReplayOptions, ReplaySource, pace
 from pipeline.settings import Settings
 from workers.invocation import console, friendly_errors, settings
@@ -257,6 +257,8 @@ def run(
     from workers.run import run_all
 
     config = settings()
+    if replay is not None and not replay.is_file():
+        raise InputMissing(f"--replay {replay}: no such file")
     if not config.kafka.embedded:  # embedded mode migrates its own database
         open_database(config.database).dispose()
     options = replay_options(None, time_compression, rebase_time, follow, None)

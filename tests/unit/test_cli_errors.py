@@ -211,6 +211,10 @@ CASES = [
         id="replay of a missing file",
     ),
     pytest.param(
+        _case("run", "--replay", "/missing.jsonl", says=("--replay", "/missing.jsonl")),
+        id="run --replay of a missing file",
+    ),
+    pytest.param(
         _case("demo", "--stream", "/missing.jsonl", says=("--stream", "/missing.jsonl")),
         id="demo --stream of a missing file",
     ),
