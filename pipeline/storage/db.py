@@ -36,10 +36,7 @@ def make_engine(settings: DatabaseSettings, **kwargs: Any) -> Engine:
 def open_database(settings: DatabaseSettings) -> Engine:
     """An engine on an existing, migrated database: fails fast, and never creates a SQLite
     file as a side effect of reading. Connection errors surface as the driver's own."""
-    url = make_url(settings.url.get_secret_value())
-    file = url.database if url.get_backend_name() == "sqlite" else None
-    if file and file != ":memory:" and not Path(file).is_file():
-        raise SchemaMissing(f"no database file {file}: {_UPGRADE_HINT}")
+    require_database_file(settings)
     engine = make_engine(settings)
     try:
         with engine.connect() as conn:
@@ -53,6 +50,14 @@ def open_database(settings: DatabaseSettings) -> Engine:
             f"database {display_url(settings)} has no finsent schema: {_UPGRADE_HINT}"
         )
     return engine
+
+
+def require_database_file(settings: DatabaseSettings) -> None:
+    """A SQLite database must exist already: connecting would create an empty one."""
+    url = make_url(settings.url.get_secret_value())
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file and file != ":memory:" and not Path(file).is_file():
+        raise SchemaMissing(f"no database file {file}: {_UPGRADE_HINT}")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -173,6 +173,10 @@ CASES = [
         id="report outside a configured directory",
     ),
     pytest.param(
+        _away("api", env={"FINSENT_API__TOKEN": SECRET}, says=("no database file", *NO_SCHEMA)),
+        id="api outside a configured directory",
+    ),
+    pytest.param(
         _away("alerts", "list", env=EMPTY_DB, says=("no finsent schema", *NO_SCHEMA)),
         id="alerts list, empty schema",
     ),
@@ -285,8 +289,7 @@ def test_a_hostile_configuration_is_one_line(
     env = {k: v.replace(BUSY_PORT, busy_port) for k, v in case.env.items()}
     outcome = run_finsent(replace(case, env=env), tmp_path)
     assert_one_line_failure(case, outcome)
-    if case.args[0] == "report" and not case.env:
-        assert not (tmp_path / "finsent.db").exists(), "report created a database"
+    assert not (tmp_path / "finsent.db").exists(), "a failed command created a database"
 
 
 def test_the_table_is_large_enough() -> None:
