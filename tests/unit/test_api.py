@@ -201,3 +201,25 @@ def test_the_api_exports_only_its_own_metrics(client: TestClient) -> None:
     assert any(n.startswith("finsent_api_requests_total") for n in names)
     assert not {n for n in names if n.startswith(("finsent_scheduler", "finsent_webhook"))}
     assert not {n for n in names if n.startswith(("finsent_alerts", "finsent_classifier"))}
+
+
+def test_postgres_away_is_a_503_and_readyz_names_it_without_the_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pydantic import SecretStr
+
+    from pipeline.settings import DatabaseSettings
+    from pipeline.storage.db import make_engine
+
+    secret = "Api-S3cret-closed-port"
+    url = SecretStr(f"postgresql+psycopg://finsent:{secret}@127.0.0.1:1/finsent")
+    engine = make_engine(DatabaseSettings(url=url))
+    with TestClient(create_app(engine, TOKEN, [DatabaseCheck(engine)])) as test_client:
+        problem = test_client.get("/api/alerts", headers=AUTH)
+        ready = test_client.get("/readyz").json()["checks"]["database"]
+    engine.dispose()
+    assert problem.status_code == 503
+    assert "Connection refused" in problem.json()["detail"]
+    assert ready["detail"].startswith("unreachable: connection failed")
+    assert "Connection refused" in ready["detail"]
+    assert secret not in problem.text + str(ready) + caplog.text
