@@ -7,6 +7,7 @@ doc; `finsent config show` prints the effective values with secrets masked.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -119,9 +120,17 @@ class DatabaseSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, v: SecretStr) -> SecretStr:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         raw = v.get_secret_value()
         if not raw.startswith(("postgresql", "sqlite")):
             raise ValueError("database.url must be a postgresql+psycopg:// or sqlite:// URL")
+        try:
+            make_url(raw).port  # noqa: B018 - parsing the port is the check
+        except (ArgumentError, ValueError):
+            # The parser's message quotes the URL, password included: say only what is wrong.
+            raise ValueError("database.url is not a URL (user:password@host:port/db)") from None
         return v
 
 
@@ -281,6 +290,9 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
     log_format: Literal["text", "json"] = Field("text", description="Log line format")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Worker /metrics bind address; 0.0.0.0 for a remote Prometheus"
+    )
     metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus port; 0 = off")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -301,6 +313,7 @@ def load_settings(**overrides: Any) -> Settings:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
+    _refuse_unknown_sections(os.environ)
     # `from None`: the validation error's own text quotes every input value, secrets included,
     # and a chained exception would print it with any traceback.
     try:
@@ -313,6 +326,20 @@ def load_settings(**overrides: Any) -> Settings:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def _refuse_unknown_sections(environ: Mapping[str, str]) -> None:
+    """A misspelt section (FINSENT_DATABSE__URL) would be ignored and its value lost: refuse
+    it, naming the nearest setting. Only the name is printed, never the value."""
+    import difflib
+
+    sections = {name.upper() for name in Settings.model_fields}
+    for name in sorted(environ):
+        section = name.removeprefix("FINSENT_").split("__")[0]
+        if name.startswith("FINSENT_") and "__" in name and section not in sections:
+            near = difflib.get_close_matches(name, sorted(setting_env_names()), n=1)
+            hint = f"; did you mean {near[0]}?" if near else ""
+            raise ConfigError(f"{name} is not a setting (no section {section}){hint}")
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from pipeline.errors import FinsentError
+from pipeline.errors import DependencyUnavailable, FinsentError
 from pipeline.settings import KafkaSettings
 
 
@@ -44,7 +44,10 @@ def ensure_topics(settings: KafkaSettings) -> dict[str, str]:
             client_id=f"{settings.client_id}-admin", **settings.client_options()
         )
     except KafkaError as e:
-        raise FinsentError(f"cannot reach Kafka at {settings.bootstrap}: {e}") from e
+        raise DependencyUnavailable(
+            f"cannot reach Kafka at {settings.bootstrap}: {type(e).__name__}; "
+            "is it running? check FINSENT_KAFKA__BOOTSTRAP"
+        ) from e
     try:
         existing = set(admin.list_topics())
         outcome: dict[str, str] = {}

@@ -6,13 +6,14 @@ import json
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
 from pipeline.errors import ConfigError
-from pipeline.storage.db import make_engine
+from pipeline.storage.db import open_database
 from workers.invocation import console, friendly_errors, settings
 from workers.stream_cli import parse_moment
 
@@ -22,6 +23,21 @@ endpoints_app: typer.Typer = typer.Typer(
 alerts_app: typer.Typer = typer.Typer(
     help="Inspect, redeliver and silence alerts.", no_args_is_help=True
 )
+
+
+class ScopeKindChoice(StrEnum):
+    market = "market"
+    topic = "topic"
+    ticker = "ticker"
+
+
+class AlertStateChoice(StrEnum):
+    pending = "pending"
+    firing = "firing"
+    resolved = "resolved"
+    cancelled = "cancelled"
+
+
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -38,9 +54,13 @@ def parse_duration(text: str) -> timedelta:
 def endpoints_add(
     name: str,
     url: str,
-    scope_kind: Annotated[list[str] | None, typer.Option(help="market/topic/ticker")] = None,
+    scope_kind: Annotated[
+        list[ScopeKindChoice] | None, typer.Option(help="Only these scope kinds (repeat)")
+    ] = None,
     event_type: Annotated[list[str] | None, typer.Option(help="alert.firing, …")] = None,
-    min_severity: Annotated[str, typer.Option(help="warning or critical")] = "warning",
+    min_severity: Annotated[
+        Literal["warning", "critical"], typer.Option(help="Least severity sent")
+    ] = "warning",
     slack: Annotated[bool, typer.Option(help="Send a Slack-compatible body")] = False,
 ) -> None:
     """Register an endpoint; prints its signing secret once."""
@@ -49,9 +69,15 @@ def endpoints_add(
 
     config = settings()
     secret = add_endpoint(
-        make_engine(config.database), config.webhooks, name, url, datetime.now(UTC),
-        scope_kinds=scope_kind or (), event_types=event_type or DEFAULT_EVENT_TYPES,
-        min_severity=min_severity, body_format="slack" if slack else "standard",
+        open_database(config.database),
+        config.webhooks,
+        name,
+        url,
+        datetime.now(UTC),
+        scope_kinds=[kind.value for kind in scope_kind or ()],
+        event_types=event_type or DEFAULT_EVENT_TYPES,
+        min_severity=min_severity,
+        body_format="slack" if slack else "standard",
     )
     console.print(f"endpoint {name} added; signing secret (shown once): {secret}", markup=False)
 
@@ -65,10 +91,18 @@ def endpoints_list() -> None:
     table = Table(title="webhook endpoints")
     for column in ("id", "name", "url", "enabled", "scopes", "events", "min severity", "body"):
         table.add_column(column, overflow="fold")
-    for e in list_endpoints(make_engine(settings().database)):
+    for e in list_endpoints(open_database(settings().database)):
         state = "yes" if e.enabled else f"no ({e.disabled_reason})"
-        table.add_row(str(e.id), e.name, e.url, state, ",".join(e.scope_kinds) or "all",
-                      ",".join(e.event_types), e.min_severity, e.body_format)
+        table.add_row(
+            str(e.id),
+            e.name,
+            e.url,
+            state,
+            ",".join(e.scope_kinds) or "all",
+            ",".join(e.event_types),
+            e.min_severity,
+            e.body_format,
+        )
     console.print(table)
 
 
@@ -78,7 +112,7 @@ def endpoints_disable(name: str) -> None:
     """Stop sending to an endpoint."""
     from pipeline.endpoints import disable_endpoint
 
-    disable_endpoint(make_engine(settings().database), name)
+    disable_endpoint(open_database(settings().database), name)
     console.print(f"endpoint {name} disabled")
 
 
@@ -90,7 +124,7 @@ def endpoints_rotate(name: str) -> None:
 
     config = settings()
     now = datetime.now(UTC)
-    secret = rotate_secret(make_engine(config.database), config.webhooks, name, now)
+    secret = rotate_secret(open_database(config.database), config.webhooks, name, now)
     until = now + timedelta(seconds=config.webhooks.secret_overlap_s)
     console.print(f"new secret for {name}: {secret}", markup=False)
     console.print(f"the old one also signs until {until:%Y-%m-%d %H:%M}Z")
@@ -99,20 +133,30 @@ def endpoints_rotate(name: str) -> None:
 @alerts_app.command("list")
 @friendly_errors
 def alerts_list(
-    state: Annotated[list[str] | None, typer.Option(help="pending/firing/resolved")] = None,
+    state: Annotated[
+        list[AlertStateChoice] | None, typer.Option(help="Only these states (repeat)")
+    ] = None,
     limit: int = 50,
 ) -> None:
     """Newest alerts first."""
     from pipeline.alerts import list_alerts
 
-    with make_engine(settings().database).connect() as conn:
-        rows = list_alerts(conn, states=state or (), limit=limit)
+    with open_database(settings().database).connect() as conn:
+        rows = list_alerts(conn, states=[s.value for s in state or ()], limit=limit)
     table = Table(title="alerts")
     for column in ("id", "rule", "scope", "state", "severity", "opened", "value", "z"):
         table.add_column(column, no_wrap=column in ("id", "scope", "state"), overflow="fold")
     for a in rows:
-        table.add_row(str(a["id"]), a["rule"], a["scope"], a["state"], a["severity"],
-                      f"{a['opened_at']:%Y-%m-%d %H:%M}", f"{a['value']:.2f}", f"{a['z']:.1f}")
+        table.add_row(
+            str(a["id"]),
+            a["rule"],
+            a["scope"],
+            a["state"],
+            a["severity"],
+            f"{a['opened_at']:%Y-%m-%d %H:%M}",
+            f"{a['value']:.2f}",
+            f"{a['z']:.1f}",
+        )
     console.print(table)
 
 
@@ -122,7 +166,7 @@ def alerts_show(alert_id: int) -> None:
     """One alert with its explanation, as JSON."""
     from pipeline.alerts import get_alert
 
-    with make_engine(settings().database).connect() as conn:
+    with open_database(settings().database).connect() as conn:
         alert = get_alert(conn, alert_id)
     if alert is None:
         raise ConfigError(f"no alert {alert_id}")
@@ -138,8 +182,9 @@ def alerts_redeliver(
     """Queue an alert's failed (or all) notifications again, with their webhook-ids."""
     from pipeline.notifier import redeliver
 
-    count = redeliver(make_engine(settings().database), alert_id, datetime.now(UTC),
-                      everything=everything)
+    count = redeliver(
+        open_database(settings().database), alert_id, datetime.now(UTC), everything=everything
+    )
     console.print(f"{count} notifications queued again")
 
 
@@ -152,7 +197,7 @@ def alerts_silence(
     from pipeline.alerts import silence_alert
 
     until = datetime.now(UTC) + parse_duration(duration)
-    with make_engine(settings().database).begin() as conn:
+    with open_database(settings().database).begin() as conn:
         if not silence_alert(conn, alert_id, until):
             raise ConfigError(f"no alert {alert_id}")
     console.print(f"alert {alert_id} silenced until {until:%Y-%m-%d %H:%M}Z")
@@ -168,8 +213,9 @@ def backtest(
     from pipeline.backtest import run_backtest
 
     config = settings()
-    events = run_backtest(make_engine(config.database), config, parse_moment(start),
-                          parse_moment(end))
+    events = run_backtest(
+        open_database(config.database), config, parse_moment(start), parse_moment(end)
+    )
     if as_json:
         for e in events:
             console.print_json(json.dumps({**e.__dict__, "at": e.at.isoformat()}))
@@ -185,11 +231,16 @@ def _print_by_day(events: list[Any]) -> None:
         console.print(f"[bold]{day}  {scope}[/]")
         for e in found:
             why = e.explanation
-            detail = (f"share {why['value']:.2f} vs {why['baseline_median']:.2f}, z {why['z']:.1f}"
-                      if why else "")
-            console.print(f"  {e.at:%H:%M} {e.event:<15} {e.severity or '':<8} {detail}",
-                          markup=False)
+            detail = (
+                f"share {why['value']:.2f} vs {why['baseline_median']:.2f}, z {why['z']:.1f}"
+                if why
+                else ""
+            )
+            console.print(
+                f"  {e.at:%H:%M} {e.event:<15} {e.severity or '':<8} {detail}", markup=False
+            )
             for item in why.get("top_items", [])[:3]:
-                console.print(f"      {item['score']:+.2f} {item['source']}: {item['headline']}",
-                              markup=False)
+                console.print(
+                    f"      {item['score']:+.2f} {item['source']}: {item['headline']}", markup=False
+                )
     console.print(f"{len(events)} events")

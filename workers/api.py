@@ -17,8 +17,9 @@ def build_app(settings: Settings, token: str) -> FastAPI:
     """The API wired to the configured database, Kafka and model (imports kept off CLI start)."""
     from pipeline.api.app import create_app
     from pipeline.api.health import DatabaseCheck, KafkaCheck, ModelCheck, ReadinessCheck
-    from pipeline.storage.db import make_engine
+    from pipeline.storage.db import make_engine, require_database_file
 
+    require_database_file(settings.database)  # a database that is away is /readyz's to report
     engine = make_engine(settings.database)
     checks: list[ReadinessCheck] = [
         DatabaseCheck(engine),
@@ -46,6 +47,7 @@ def api(
 
     loaded = settings()
     token, generated = api_token(loaded)
+    app = build_app(loaded, token)  # before printing anything: it may fail in one line
     bind_host, bind_port = host or loaded.api.host, port or loaded.api.port
     base = f"http://{bind_host}:{bind_port}"
     if generated:
@@ -54,4 +56,4 @@ def api(
         console.print(f"dashboard: {base}/dashboard/#token={token}", highlight=False)
     else:
         console.print(f"dashboard: {base}/dashboard/ (asks for the API token)", highlight=False)
-    uvicorn.run(build_app(loaded, token), host=bind_host, port=bind_port, log_level="warning")
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning")

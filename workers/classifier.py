@@ -349,14 +349,17 @@ def _on_signals(stop: Any) -> None:
 
 def main() -> None:
     """`python -m workers.classifier`: the worker without the CLI's other imports."""
-    from pipeline.settings import load_settings
-    from workers.logs import configure_logging
+    from pipeline.storage.db import open_database
+    from workers.invocation import run_guarded, settings
     from workers.metrics_server import serve_metrics
 
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    serve_metrics(settings.metrics_port)
-    run_classifier(settings)
+    def start() -> None:
+        config = settings()
+        open_database(config.database).dispose()  # fail fast: unreachable, or no schema
+        serve_metrics(config.metrics_host, config.metrics_port)
+        run_classifier(config)
+
+    run_guarded(start)
 
 
 if __name__ == "__main__":

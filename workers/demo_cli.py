@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.demo_stream import DEFAULT_EXPECTED, DEFAULT_STREAM, SCANDAL_TICKER
-from pipeline.errors import FinsentError
+from pipeline.errors import FinsentError, InputMissing
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ def run_demo(
     from pipeline.demo import demo_settings, expected_outcome, read_stream
 
     started = time.monotonic()
+    _require_inputs(stream, expected, bundle)  # before minutes of model training, not after
     wanted = expected_outcome(expected)
     model_path = bundle or base.model.bundle or _default_model(base, console)
     database = _fresh_database(out)
@@ -85,6 +86,14 @@ def run_demo(
     if serve:
         _serve(settings, console, events.events[0].due, end)
     return ok
+
+
+def _require_inputs(stream: Path, expected: Path, bundle: Path | None) -> None:
+    for option, path in (("--stream", stream), ("--expected", expected)):
+        if not path.is_file():
+            raise InputMissing(f"{option} {path}: no such file")
+    if bundle is not None and not bundle.is_dir():
+        raise InputMissing(f"--bundle {bundle}: no such model bundle directory")
 
 
 def _default_model(base: Settings, console: Console) -> Path:

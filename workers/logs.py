@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
 OWN_LOGGERS = ("pipeline", "workers", "schemas", "bench", "__main__")  # `python -m` too
+# Clients that log every failed connect attempt at ERROR; finsent reports the outage itself.
+QUIET_LOGGERS = ("kafka",)
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,3 +43,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(numeric if numeric <= logging.DEBUG else max(logging.WARNING, numeric))
     for own in OWN_LOGGERS:
         logging.getLogger(own).setLevel(numeric)
+    for quiet in QUIET_LOGGERS:
+        logging.getLogger(quiet).setLevel(numeric if numeric <= logging.DEBUG else logging.CRITICAL)

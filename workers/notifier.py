@@ -9,12 +9,13 @@ import logging
 import threading
 
 import httpx
-from sqlalchemy.exc import OperationalError
 
+from pipeline import alert_metrics
+from pipeline.boundary import log_failure
 from pipeline.clock import Clock, WallClock
 from pipeline.notifier import deliver_due
 from pipeline.settings import Settings
-from pipeline.storage.db import db_error_reason, make_engine
+from pipeline.storage.db import make_engine, open_database
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,8 @@ def run_notifier(settings: Settings, stop: threading.Event, clock: Clock | None 
         while not stop.is_set():
             try:
                 report = deliver_due(engine, settings, wall, client)
-            except OperationalError as e:  # the database is away; the next poll retries
-                log.warning("notifier poll failed, database unavailable: %s", db_error_reason(e))
-                report = None
-            except Exception:  # anything else is a bug worth its traceback; keep serving
-                log.exception("notifier poll failed")
+            except Exception as e:  # the next poll retries; only a bug is worth its traceback
+                log_failure(log, "notifier poll failed", e)
                 report = None
             if report is None or report.claimed < settings.webhooks.claim_batch:
                 stop.wait(settings.webhooks.poll_interval_s)
@@ -45,5 +43,6 @@ def notify() -> None:
     from workers.scheduler import stop_on_signals
 
     config = load()
-    serve_metrics(config.metrics_port)
+    open_database(config.database).dispose()  # fail fast: unreachable, or no schema
+    serve_metrics(config.metrics_host, config.metrics_port, (alert_metrics.NOTIFIER,))
     run_notifier(config, stop_on_signals())

@@ -77,13 +77,13 @@ def _period(period: Period) -> Literal["hourly", "daily"]:
 def _report(loaded: Settings, console: Console, request: ReportRequest) -> None:
     from pipeline.report import build_report, write_charts
     from pipeline.reporting import Scope
-    from pipeline.storage.db import make_engine
+    from pipeline.storage.db import open_database
     from workers.stream_cli import parse_moment
 
     hi = parse_moment(request.end) if request.end else datetime.now(UTC)
     lo = parse_moment(request.start) if request.start else hi - timedelta(days=2)
     scope = Scope.parse(request.scope)
-    engine = make_engine(loaded.database)
+    engine = open_database(loaded.database)
     try:
         with engine.connect() as conn:
             built = build_report(conn, scope, lo, hi, _period(request.period), request.min_items)

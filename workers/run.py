@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from pipeline import alert_metrics
 from pipeline.replay import ReplayOptions, ReplaySource
 from pipeline.settings import Settings
 from pipeline.storage.migrate import upgrade
@@ -28,7 +29,11 @@ COMPANIONS = (("workers.scheduler", "run_scheduler"), ("workers.notifier", "run_
 def run_all(settings: Settings, replay: Path | None, options: ReplayOptions) -> None:
     stop = threading.Event()
     _on_signals(stop)
-    serve_metrics(settings.metrics_port)
+    serve_metrics(
+        settings.metrics_host,
+        settings.metrics_port,
+        (alert_metrics.SCHEDULER, alert_metrics.NOTIFIER),
+    )
     if settings.kafka.embedded:
         upgrade(settings.database.url.get_secret_value())
     threads = [_start(name, fn, settings, stop) for name, fn in _companions()]

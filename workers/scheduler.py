@@ -17,13 +17,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func, select
 
 from pipeline import alert_metrics
+from pipeline.boundary import log_failure
 from pipeline.clock import Clock, WallClock
 from pipeline.maintenance import apply_retention
 from pipeline.rules import Rule, load_rules
 from pipeline.scheduling import LeaderLock, run_step
 from pipeline.settings import Settings
 from pipeline.storage.alert_tables import OPEN_STATES, AlertRow
-from pipeline.storage.db import make_engine
+from pipeline.storage.db import make_engine, open_database
 from pipeline.trends import ceil_to
 
 log = logging.getLogger(__name__)
@@ -63,19 +64,21 @@ def build_scheduler(settings: Settings, job: object) -> BackgroundScheduler:
     return scheduler
 
 
-def tick(engine: Engine, settings: Settings, rules: tuple[Rule, ...], lock: LeaderLock,
-         clock: Clock) -> None:
+def tick(
+    engine: Engine, settings: Settings, rules: tuple[Rule, ...], lock: LeaderLock, clock: Clock
+) -> None:
     if not lock.ensure():
         return
     try:
         report = run_step(engine, settings, clock, rules=rules, max_steps=_catch_up_limit(settings))
-    except Exception:  # a failed step is retried at the next tick; the process stays up
-        log.exception("scheduler step failed")
+        _alert_gauges(engine)
+    except Exception as e:  # retried at the next tick; the process stays up
+        log_failure(log, "scheduler step failed", e)
         return
     if report.steps:
-        log.debug("steps %s: %d windows, %d changes", len(report.steps), report.windows,
-                  report.changes)
-    _alert_gauges(engine)
+        log.debug(
+            "steps %s: %d windows, %d changes", len(report.steps), report.windows, report.changes
+        )
 
 
 def _catch_up_limit(settings: Settings) -> int:
@@ -100,8 +103,8 @@ def maintain(engine: Engine, settings: Settings, lock: LeaderLock, clock: Clock)
         return
     try:
         removed = apply_retention(engine, settings.retention, clock.now())
-    except Exception:  # retention is retried in an hour
-        log.exception("maintenance failed")
+    except Exception as e:  # retention is retried in an hour
+        log_failure(log, "maintenance failed", e)
         return
     log.info("retention removed %s", removed)
 
@@ -112,7 +115,8 @@ def schedule() -> None:
     from workers.metrics_server import serve_metrics
 
     config = load()
-    serve_metrics(config.metrics_port)
+    open_database(config.database).dispose()  # fail fast: unreachable, or no schema
+    serve_metrics(config.metrics_host, config.metrics_port, (alert_metrics.SCHEDULER,))
     run_scheduler(config, stop_on_signals())
 
 

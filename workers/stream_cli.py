@@ -1,4 +1,4 @@
-"""Commands of the streaming core: produce/replay, dlq, reclassify, worker classify, run."""
+"""Commands of the streaming core: replay, dlq, reclassify, worker classify, run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InputMissing
 from pipeline.replay import ReplayOptions, ReplaySource, pace
 from pipeline.settings import Settings
 from workers.invocation import console, friendly_errors, settings
@@ -68,7 +68,7 @@ def replay_options(
 
 
 @friendly_errors
-def produce(
+def replay(
     file: FileArg,
     rate: RateOpt = None,
     time_compression: CompressOpt = None,
@@ -129,12 +129,14 @@ def dlq_list(
 
     config = settings()
     _require_kafka(config)
+    moment = parse_moment(since) if since else None
+    # The letters live in Kafka, their replay history in the database: ask Kafka first.
+    letters = list(read_dead_letters(config.kafka, moment, kind))
     done = _replay_ledger(config).replayed(config.kafka.dlq_topic)
     table = Table(title=f"dead letters in {config.kafka.dlq_topic}")
     for column in ("at", "failed_at", "kind", "origin", "replay", "reason"):
         table.add_column(column, overflow="fold")
-    moment = parse_moment(since) if since else None
-    for stored in read_dead_letters(config.kafka, moment, kind):
+    for stored in letters:
         letter = stored.letter
         origin = f"{letter.original_topic}[{letter.original_partition}]@{letter.original_offset}"
         if letter.replay_of:
@@ -164,9 +166,9 @@ def replay_status(stored: StoredDeadLetter, record: ReplayRecord | None) -> str:
 
 def _replay_ledger(config: Settings) -> SqlReplayLedger:
     from pipeline.dlq_replay import SqlReplayLedger
-    from pipeline.storage.db import make_engine
+    from pipeline.storage.db import open_database
 
-    return SqlReplayLedger(make_engine(config.database), lambda: datetime.now(UTC))
+    return SqlReplayLedger(open_database(config.database), lambda: datetime.now(UTC))
 
 
 @dlq_app.command("show")
@@ -250,13 +252,13 @@ def reclassify(
 ) -> None:
     """Rescore stored items with another model beside the old rows; resumable."""
     from pipeline.reclassify import TimeRange, count_unscored, rescore_page
-    from pipeline.storage.db import make_engine
+    from pipeline.storage.db import open_database
     from workers.model_loading import batch_classifier, load_runtime
 
     config = settings().model_copy(deep=True)
     config = config.model_copy(update={"model": config.model.model_copy(update={"bundle": model})})
+    engine = open_database(config.database)
     runtime, record = load_runtime(config)
-    engine = make_engine(config.database)
     span = TimeRange(parse_moment(start) if start else None, parse_moment(end) if end else None)
     classifier = batch_classifier(runtime, engine, config)
     page = config.batching.max_batch_size * 4
@@ -276,12 +278,14 @@ def reclassify(
 @friendly_errors
 def worker_classify() -> None:
     """Run the Kafka classifier worker until SIGTERM (drains, commits, exits 0)."""
+    from pipeline.storage.db import open_database
     from workers.classifier import run_classifier
     from workers.metrics_server import serve_metrics
 
     config = settings()
     _require_kafka(config)
-    serve_metrics(config.metrics_port)
+    open_database(config.database).dispose()  # fail fast: unreachable, or no schema
+    serve_metrics(config.metrics_host, config.metrics_port)
     run_classifier(config)
 
 
@@ -293,7 +297,13 @@ def run(
     follow: FollowOpt = False,
 ) -> None:
     """Classifier + scheduler + notifier in one process (embedded without Kafka)."""
+    from pipeline.storage.db import open_database
     from workers.run import run_all
 
+    config = settings()
+    if replay is not None and not replay.is_file():
+        raise InputMissing(f"--replay {replay}: no such file")
+    if not config.kafka.embedded:  # embedded mode migrates its own database
+        open_database(config.database).dispose()
     options = replay_options(None, time_compression, rebase_time, follow, None)
-    run_all(settings(), replay, options)
+    run_all(config, replay, options)

@@ -16,7 +16,8 @@ from sqlalchemy import Engine
 
 from pipeline.api.auth import UNAUTHORIZED, require_token
 from pipeline.api.health import CheckResult, ReadinessCheck
-from pipeline.api.metrics import record_request
+from pipeline.api.metrics import REGISTRY, record_request
+from pipeline.api.problems import UNAVAILABLE, add_problem_handlers
 from pipeline.api.routes import build_router
 
 STATIC = Path(__file__).parent / "static"
@@ -43,8 +44,11 @@ def create_app(engine: Engine, token: str, checks: Sequence[ReadinessCheck]) -> 
         redoc_url=None,
     )
     app.middleware("http")(record_request)
+    add_problem_handlers(app)
     app.include_router(
-        build_router(engine), dependencies=[Depends(require_token(token))], responses=UNAUTHORIZED
+        build_router(engine),
+        dependencies=[Depends(require_token(token))],
+        responses=UNAUTHORIZED | UNAVAILABLE,
     )
     _add_operations(app, checks)
     app.mount("/dashboard", StaticFiles(directory=STATIC, html=True), name="dashboard")
@@ -91,7 +95,7 @@ def _add_operations(app: FastAPI, checks: Sequence[ReadinessCheck]) -> None:
         summary="Prometheus metrics",
     )
     def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -7,11 +7,15 @@ from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from pipeline.boundary import known_secrets, mask_secrets
 from pipeline.reporting import current_model_version
 from pipeline.settings import KafkaSettings, ModelSettings
+from pipeline.storage.db import db_error_reason
+
+NO_SCHEMA = "no finsent schema: run `finsent db upgrade`"
 
 
 class CheckResult(BaseModel):
@@ -38,9 +42,11 @@ class DatabaseCheck:
     def check(self) -> CheckResult:
         try:
             with self._engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+                migrated = inspect(conn).has_table("alembic_version")
         except SQLAlchemyError as e:
-            return CheckResult(ok=False, detail=type(e).__name__)
+            return CheckResult(ok=False, detail=database_problem(e))
+        if not migrated:
+            return CheckResult(ok=False, detail=NO_SCHEMA)
         return CheckResult(ok=True, detail=self._engine.dialect.name)
 
 
@@ -83,7 +89,19 @@ class ModelCheck:
             with self._engine.connect() as conn:
                 version = current_model_version(conn)
         except SQLAlchemyError as e:
-            return CheckResult(ok=False, detail=type(e).__name__)
+            return CheckResult(ok=False, detail=database_problem(e))
         if version is None:
             return CheckResult(ok=False, detail="no model has scored any item yet")
         return CheckResult(ok=True, detail=f"current version {version}")
+
+
+def database_problem(error: SQLAlchemyError) -> str:
+    """What a readiness check says about a database error: short, the password masked."""
+    if not isinstance(error, DBAPIError):
+        return type(error).__name__
+    reason = db_error_reason(error)
+    if "no such table" in reason or (
+        reason.startswith('relation "') and "does not exist" in reason
+    ):
+        return NO_SCHEMA
+    return mask_secrets(f"unreachable: {reason}", known_secrets())

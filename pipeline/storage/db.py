@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.errors import SchemaMissing
 from pipeline.settings import DatabaseSettings
+
+_UPGRADE_HINT = "run `finsent db upgrade` (or set FINSENT_DATABASE__URL)"
 
 
 def make_engine(settings: DatabaseSettings, **kwargs: Any) -> Engine:
@@ -27,6 +31,33 @@ def make_engine(settings: DatabaseSettings, **kwargs: Any) -> Engine:
         connect_args={"options": options, "connect_timeout": 10},
         **kwargs,
     )
+
+
+def open_database(settings: DatabaseSettings) -> Engine:
+    """An engine on an existing, migrated database: fails fast, and never creates a SQLite
+    file as a side effect of reading. Connection errors surface as the driver's own."""
+    require_database_file(settings)
+    engine = make_engine(settings)
+    try:
+        with engine.connect() as conn:
+            migrated = inspect(conn).has_table("alembic_version")
+    except BaseException:
+        engine.dispose()
+        raise
+    if not migrated:
+        engine.dispose()
+        raise SchemaMissing(
+            f"database {display_url(settings)} has no finsent schema: {_UPGRADE_HINT}"
+        )
+    return engine
+
+
+def require_database_file(settings: DatabaseSettings) -> None:
+    """A SQLite database must exist already: connecting would create an empty one."""
+    url = make_url(settings.url.get_secret_value())
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file and file != ":memory:" and not Path(file).is_file():
+        raise SchemaMissing(f"no database file {file}: {_UPGRADE_HINT}")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

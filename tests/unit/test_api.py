@@ -195,3 +195,107 @@ def test_swagger_ui_is_served_from_the_package_not_a_cdn(client: TestClient) -> 
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
         assert client.get(f"/docs/static/{asset}").status_code == 200
     assert client.get("/openapi.json").json()["paths"]["/api/alerts/{alert_id}/items"]
+
+
+@pytest.fixture
+def away(tmp_path: Path) -> Iterator[TestClient]:
+    """An API whose database cannot be opened (its directory does not exist)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'gone' / 'finsent.db'}")
+    with TestClient(create_app(engine, TOKEN, [DatabaseCheck(engine)])) as test_client:
+        yield test_client
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/api/trends", id="trends"),
+        pytest.param("/api/scopes", id="scopes"),
+        pytest.param("/api/alerts", id="alerts"),
+        pytest.param("/api/alerts/1", id="one alert"),
+        pytest.param("/api/items", id="items"),
+    ],
+)
+def test_database_away_is_a_503_problem_in_one_log_line(
+    away: TestClient, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = away.get(path, headers=AUTH)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert (body["status"], body["title"], body["instance"]) == (503, "Service Unavailable", path)
+    assert "unable to open database file" in body["detail"]
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "Traceback" not in caplog.text
+
+
+def test_readyz_names_the_database_that_is_down(away: TestClient) -> None:
+    response = away.get("/readyz")
+    assert response.status_code == 503
+    detail = response.json()["checks"]["database"]
+    assert detail == {"ok": False, "detail": "unreachable: unable to open database file"}
+
+
+def test_readyz_says_when_the_schema_is_missing(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    with TestClient(create_app(engine, TOKEN, [DatabaseCheck(engine)])) as test_client:
+        detail = test_client.get("/readyz").json()["checks"]["database"]["detail"]
+    assert detail == "no finsent schema: run `finsent db upgrade`"
+
+
+@pytest.mark.parametrize(
+    ("path", "route"),
+    [
+        pytest.param("/docs", "/docs", id="swagger ui"),
+        pytest.param("/openapi.json", "/openapi.json", id="openapi"),
+        pytest.param("/dashboard/", "/dashboard/{path}", id="dashboard page"),
+        pytest.param("/dashboard/dashboard.js", "/dashboard/{path}", id="dashboard asset"),
+        pytest.param("/api/items", "/api/items", id="api route"),
+        pytest.param("/nowhere", "unmatched", id="404 stays unmatched"),
+    ],
+)
+def test_every_route_has_its_own_metrics_label(client: TestClient, path: str, route: str) -> None:
+    status = client.get(path, headers=AUTH).status_code
+    metrics = client.get("/metrics").text
+    assert (
+        f'finsent_api_requests_total{{method="GET",route="{route}",status="{status}"}}' in metrics
+    )
+
+
+def test_the_api_exports_only_its_own_metrics(client: TestClient) -> None:
+    import pipeline.alert_metrics  # noqa: F401 - registered in this process, owned by workers
+
+    names = {
+        line.split("{")[0].split(" ")[0]
+        for line in client.get("/metrics").text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert any(n.startswith("finsent_api_requests_total") for n in names)
+    assert not {n for n in names if n.startswith(("finsent_scheduler", "finsent_webhook"))}
+    assert not {n for n in names if n.startswith(("finsent_alerts", "finsent_classifier"))}
+
+
+def test_postgres_away_is_a_503_and_readyz_names_it_without_the_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pydantic import SecretStr
+
+    from pipeline.settings import DatabaseSettings
+    from pipeline.storage.db import make_engine
+
+    secret = "Api-S3cret-closed-port"
+    url = SecretStr(f"postgresql+psycopg://finsent:{secret}@127.0.0.1:1/finsent")
+    engine = make_engine(DatabaseSettings(url=url))
+    with TestClient(create_app(engine, TOKEN, [DatabaseCheck(engine)])) as test_client:
+        problem = test_client.get("/api/alerts", headers=AUTH)
+        ready = test_client.get("/readyz").json()["checks"]["database"]
+    engine.dispose()
+    assert problem.status_code == 503
+    assert "Connection refused" in problem.json()["detail"]
+    assert ready["detail"].startswith("unreachable: connection failed")
+    assert "Connection refused" in ready["detail"]
+    assert secret not in problem.text + str(ready) + caplog.text

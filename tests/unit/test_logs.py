@@ -7,13 +7,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from workers.logs import OWN_LOGGERS, configure_logging
+from workers.logs import OWN_LOGGERS, QUIET_LOGGERS, configure_logging
 
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     root = logging.getLogger()
-    saved = (root.handlers[:], root.level, {n: logging.getLogger(n).level for n in OWN_LOGGERS})
+    saved = (
+        root.handlers[:],
+        root.level,
+        {n: logging.getLogger(n).level for n in (*OWN_LOGGERS, *QUIET_LOGGERS)},
+    )
     yield
     root.handlers[:], level, own = saved
     root.setLevel(level)
@@ -30,7 +34,9 @@ def test_info_shows_finsent_lines_and_hides_library_info() -> None:
     # onnxruntime's quantizer logs through the root logger; fusion through its own names
     assert not logging.getLogger().isEnabledFor(logging.INFO)
     assert not logging.getLogger("fusion_base").isEnabledFor(logging.INFO)
-    assert logging.getLogger("kafka.coordinator").isEnabledFor(logging.WARNING)
+    assert logging.getLogger("apscheduler.scheduler").isEnabledFor(logging.WARNING)
+    # kafka-python logs every failed connect at ERROR; finsent reports the outage in one line
+    assert not logging.getLogger("kafka.conn").isEnabledFor(logging.ERROR)
 
 
 def test_debug_shows_everything_and_warning_quiets_finsent() -> None:
