@@ -27,6 +27,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 from sqlalchemy import create_engine, func, select, text
 
+from pipeline.settings import setting_env_names
 from pipeline.storage.migrate import current_head
 from pipeline.storage.tables import ClassificationRow, NewsItem
 from schemas import EventRejected, decode_news_event
@@ -248,8 +249,9 @@ def test_production_block_runs_as_written(
     busy = [port for port in (9108, 9109, 9110) if port_taken(port)]
     assert not busy, f"the README's /metrics ports are taken by another process: {busy}"
     api_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINSENT_")}
-    env |= {k: v for k, v in os.environ.items() if k in ("FINSENT_CACHE_DIR", "FINSENT_STATE_DIR")}
+    # The user's settings are the block's; the services script's own variables stay.
+    settings = setting_env_names() - {"FINSENT_CACHE_DIR"}
+    env = {k: v for k, v in os.environ.items() if k not in settings}
     env |= private.env(servers)
     env |= {
         "PATH": finsent_on_path(tmp_path) + os.pathsep + env.get("PATH", ""),

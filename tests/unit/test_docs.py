@@ -80,6 +80,7 @@ def test_events_doc_names_every_field_of_the_wire_models() -> None:
 
 
 def test_readme_links_resolve_in_a_clone() -> None:
+    assert "../shared" not in README, "a user's clone has no ../shared"
     for target in re.findall(r"\]\(([^)#]+)\)", README):
         if "://" in target:
             continue
