@@ -241,6 +241,49 @@ def wait_ready(port: int, job: subprocess.Popen[bytes]) -> int:
     return 0
 
 
+def block_environment(
+    servers: Servers, private: Isolation, tmp: Path, api_port: int
+) -> dict[str, str]:
+    """The user's environment minus their finsent settings, plus the run's private names."""
+    settings = setting_env_names() - {"FINSENT_CACHE_DIR"}  # services.sh's variables stay
+    env = {k: v for k, v in os.environ.items() if k not in settings}
+    return (
+        env
+        | private.env(servers)
+        | {
+            "PATH": finsent_on_path(tmp) + os.pathsep + env.get("PATH", ""),
+            "PYTHONPATH": str(REPO_ROOT),
+            "FINSENT_API__PORT": str(api_port),  # the README's :8000 is the default it names
+            "COLUMNS": "160",
+        }
+    )
+
+
+def run_block(shell: Shell, lines: list[str], api_port: int, database_url: str) -> dict[str, str]:
+    """Each line as the user would run it; the output of each foreground line, by line."""
+    outputs: dict[str, str] = {}
+    for line in lines:
+        if line.endswith("&"):
+            shell.start(line.removesuffix("&").strip())
+        elif line == "finsent api":
+            api = shell.start(line)
+            assert wait_ready(api_port, api) == 200, shell.tails()
+            assert shell.stop(api, signal.SIGINT) == 0, shell.tails()  # Ctrl-C
+            outputs[line] = shell.log(shell.forget(api))
+        else:
+            done = shell.run(line)
+            outputs[line] = done.stdout + done.stderr
+            (shell.logs / f"line-{len(outputs)}.out").write_text(f"$ {line}\n{outputs[line]}")
+            assert done.returncode == 0, f"`{line}` exited {done.returncode}:\n{outputs[line]}"
+        if line.startswith("finsent replay "):
+            expected = expected_items(REPO_ROOT / line.split()[2])
+            stored = wait_until_stored(database_url, expected, shell)
+            assert stored == expected, f"stored {stored} of {expected}\n{shell.tails()}"
+    died = [n for n, job in shell.jobs.items() if job.poll() is not None]
+    assert not died, f"background workers died: {died}\n{shell.tails()}"
+    return outputs
+
+
 def test_production_block_runs_as_written(
     isolation: tuple[Servers, Isolation], tmp_path: Path
 ) -> None:
@@ -249,49 +292,15 @@ def test_production_block_runs_as_written(
     busy = [port for port in (9108, 9109, 9110) if port_taken(port)]
     assert not busy, f"the README's /metrics ports are taken by another process: {busy}"
     api_port = free_port()
-    # The user's settings are the block's; the services script's own variables stay.
-    settings = setting_env_names() - {"FINSENT_CACHE_DIR"}
-    env = {k: v for k, v in os.environ.items() if k not in settings}
-    env |= private.env(servers)
-    env |= {
-        "PATH": finsent_on_path(tmp_path) + os.pathsep + env.get("PATH", ""),
-        "PYTHONPATH": str(REPO_ROOT),
-        "FINSENT_API__PORT": str(api_port),  # the README's :8000 is the default it names
-        "COLUMNS": "160",
-    }
     logs = tmp_path / "logs"
     logs.mkdir()
-    shell = Shell(env, logs)
-    outputs: dict[str, str] = {}
-    api_log = ""
+    shell = Shell(block_environment(servers, private, tmp_path, api_port), logs)
     try:
-        for line in lines:
-            if line.endswith("&"):
-                shell.start(line.removesuffix("&").strip())
-                continue
-            if line == "finsent api":
-                api = shell.start(line)
-                assert wait_ready(api_port, api) == 200, shell.tails()
-                assert shell.stop(api, signal.SIGINT) == 0, shell.tails()  # Ctrl-C
-                api_log = shell.log(shell.forget(api))
-                continue
-            done = shell.run(line)
-            assert done.returncode == 0, (
-                f"`{line}` exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-            )
-            outputs[line] = done.stdout + done.stderr
-            (logs / f"line-{len(outputs)}.out").write_text(f"$ {line}\n{outputs[line]}")
-            if line.startswith("finsent replay "):
-                stream = REPO_ROOT / line.split()[2]
-                expected = expected_items(stream)
-                stored = wait_until_stored(private.database_url, expected, shell)
-                assert stored == expected, f"stored {stored} of {expected}\n{shell.tails()}"
-        died = [n for n, job in shell.jobs.items() if job.poll() is not None]
-        assert not died, f"background workers died: {died}\n{shell.tails()}"
+        outputs = run_block(shell, lines, api_port, private.database_url)
     finally:
         codes = shell.stop_all()
     assert all(code == 0 for code in codes.values()), f"{codes}\n{shell.tails()}"
-    assert "dashboard: http://127.0.0.1:" in api_log, api_log
+    assert "dashboard: http://127.0.0.1:" in outputs["finsent api"]
     check_outcomes(private, servers, outputs, shell)
 
 
@@ -314,9 +323,11 @@ def check_outcomes(
         admin.close()
     assert {f"{private.prefix}-raw", f"{private.prefix}-dlq"} <= topics
     classify = next(name for name in shell.jobs if "classify" in name)
-    assert "(int8)" in shell.log(classify), "the README says CPU serves int8"
+    served = re.search(r"loaded on (\S+) \((\w+)\)", shell.log(classify))
+    assert served, shell.log(classify)
+    assert served[2] == ("int8" if served[1] == "cpu" else "fp16"), "README: int8 CPU, fp16 GPU"
     report = next(out for line, out in outputs.items() if line.startswith("finsent report"))
-    assert report.startswith("ticker:NVLT 2026-03-09 00:00 → 2026-03-11 00:00"), report[:500]
+    assert "ticker:NVLT 2026-03-09 00:00 → 2026-03-11 00:00" in report, report[:500]
     hours = re.findall(r"^│ 2026-03-(?:09|10) \d\d:00 │", report, flags=re.MULTILINE)
     assert len(hours) == 48, f"two days of hourly rows for the replayed range:\n{report}"
     backtest = next(out for line, out in outputs.items() if line.startswith("finsent backtest"))
