@@ -19,13 +19,13 @@ class TopItem(BaseModel):
 
     model_config = _FROZEN
 
-    id: str
-    headline: str
-    source: str
-    url: str | None = None
-    score: float
-    p_negative: float
-    event_time: AwareDatetime
+    id: str = Field(..., description="The item's id (the event's `id`, or the derived one)")
+    headline: str = Field(..., description="The item's headline")
+    source: str = Field(..., description="Publisher or feed of the item")
+    url: str | None = Field(None, description="Link to the item, when the event had one")
+    score: float = Field(..., description="p(positive) - p(negative), from -1 to 1")
+    p_negative: float = Field(..., description="Calibrated probability that it is negative")
+    event_time: AwareDatetime = Field(..., description="When it counts in the windows (UTC)")
 
 
 class Explanation(BaseModel):
@@ -53,13 +53,13 @@ class Alert(BaseModel):
 
     model_config = _FROZEN
 
-    id: int
-    rule: str
-    scope: str
-    scope_kind: str
-    state: AlertState
-    severity: Severity
-    opened_at: AwareDatetime
-    fired_at: AwareDatetime | None = None
-    resolved_at: AwareDatetime | None = None
-    explanation: Explanation
+    id: int = Field(..., description="Alert number, stable over its lifecycle")
+    rule: str = Field(..., description="Name of the rule that opened it")
+    scope: str = Field(..., description="`market`, `topic:<name>` or `ticker:<SYM>`")
+    scope_kind: str = Field(..., description="`market`, `topic` or `ticker`")
+    state: AlertState = Field(..., description="Lifecycle state when the notification was made")
+    severity: Severity = Field(..., description="`critical` past the critical z and share")
+    opened_at: AwareDatetime = Field(..., description="When the condition first held")
+    fired_at: AwareDatetime | None = Field(None, description="When it fired; null while pending")
+    resolved_at: AwareDatetime | None = Field(None, description="When it resolved or was cancelled")
+    explanation: Explanation = Field(..., description="Why it fired, on what evidence")

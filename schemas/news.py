@@ -59,7 +59,9 @@ class NewsEvent(BaseModel):
     id: str = Field("", max_length=MAX_ID_CHARS, description="Stable producer id")
     source: str = Field(..., min_length=1, max_length=200, description="Publisher or feed")
     published_at: AwareDatetime = Field(..., description="Timezone-aware ISO-8601")
-    headline: str = Field(..., min_length=1, max_length=MAX_HEADLINE_CHARS)
+    headline: str = Field(
+        ..., min_length=1, max_length=MAX_HEADLINE_CHARS, description="Title or post text"
+    )
     body: str | None = Field(None, description="Article text; stored up to the size limit")
     url: str | None = Field(None, description="Link to the item")
     tickers: tuple[str, ...] = Field((), description="Producer-given symbols")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.alerts import Alert, AlertEventType
 
@@ -12,9 +12,9 @@ class AlertNotification(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    type: AlertEventType
-    timestamp: AwareDatetime
-    data: Alert
+    type: AlertEventType = Field(..., description="What happened to the alert")
+    timestamp: AwareDatetime = Field(..., description="When the notification was made (UTC)")
+    data: Alert = Field(..., description="The alert as it stands")
 
 
 class SlackMessage(BaseModel):
@@ -22,4 +22,4 @@ class SlackMessage(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    text: str
+    text: str = Field(..., description="One line per alert, then up to three top items")

@@ -6,6 +6,7 @@ import importlib.util
 import re
 import shlex
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from typer.testing import CliRunner
@@ -45,13 +46,43 @@ def test_readme_variables_are_settings() -> None:
     assert named <= setting_env_names(), named - setting_env_names()
 
 
-def test_configuration_doc_is_generated_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FINSENT_CACHE_DIR", raising=False)  # the doc shows the built-in default
-    spec = importlib.util.spec_from_file_location("config_table", ROOT / "scripts" / "config_table.py")
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    expected = module.markdown_table(describe_settings())
+    return module
+
+
+def test_configuration_doc_is_generated_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FINSENT_CACHE_DIR", raising=False)  # the doc shows the built-in default
+    expected = _script("config_table").markdown_table(describe_settings())
     on_disk = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert expected in on_disk, "docs/configuration.md is stale: run scripts/config_table.py"
+
+
+def test_events_doc_is_generated_from_schemas() -> None:
+    expected = _script("schema_docs").events_markdown()
+    on_disk = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+    assert on_disk == expected, "docs/events.md is stale: run scripts/schema_docs.py"
+
+
+def test_events_doc_names_every_field_of_the_wire_models() -> None:
+    from schemas import NewsEvent
+    from schemas.alerts import Alert, Explanation, TopItem
+    from schemas.webhooks import AlertNotification, SlackMessage
+
+    doc = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+    for model in (NewsEvent, AlertNotification, Alert, Explanation, TopItem, SlackMessage):
+        for name in model.model_fields:
+            assert f"| `{name}` |" in doc, f"{model.__name__}.{name} is not in docs/events.md"
+
+
+def test_readme_links_resolve_in_a_clone() -> None:
+    assert "../shared" not in README, "a user's clone has no ../shared"
+    for target in re.findall(r"\]\(([^)#]+)\)", README):
+        if "://" in target:
+            continue
+        assert not target.startswith("../"), f"{target}: a user's clone has no parent folder"
+        assert (ROOT / target).exists(), f"README.md links {target}, which is not in the repo"
