@@ -157,7 +157,7 @@ def test_a_derivation_that_cannot_run_is_one_clear_error(
         raise ImportError("missing 'sympy'")
 
     monkeypatch.setattr(pipeline.precisions, "convert_fp16", missing_dependency)
-    with pytest.raises(BundleError, match="deriving the shipped model .* failed: ImportError"):
+    with pytest.raises(BundleError, match=r"deriving the shipped model .* failed: ImportError"):
         shipped.shipped_bundle(tmp_path / "cache")
     models = tmp_path / "cache" / "models"
     assert not [p for p in models.iterdir() if p.is_dir() and p.name.startswith("shipped-")]
