@@ -96,7 +96,7 @@ def _report(loaded: Settings, console: Console, request: ReportRequest) -> None:
         from workers.invocation import err_console
 
         for note in built.notes:
-            err_console.print(f"note: {note}", highlight=False, markup=False)
+            err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     if request.fmt is Format.csv:
         console.print(report_csv(built), end="", markup=False, highlight=False, soft_wrap=True)
     elif request.fmt is Format.png:
