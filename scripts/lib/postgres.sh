@@ -110,7 +110,8 @@ pg_psql() {
         -p "$FINSENT_PG_PORT" -U "$PG_SUPERUSER" -d postgres)
 }
 
-# CREATEROLE lets tests create the reporting role; everything here is safe to repeat.
+# CREATEROLE lets tests create the reporting role, pg_signal_backend lets them drop their
+# databases with FORCE; everything here is safe to repeat.
 pg_ensure_app_database() {
     pg_psql >>"$PG_LOG" 2>&1 <<'SQL' || { show_log_tail "$PG_LOG"; die "could not create role/database finsent"; }
 DO $$ BEGIN
@@ -120,6 +121,9 @@ DO $$ BEGIN
     CREATE ROLE finsent LOGIN CREATEDB CREATEROLE PASSWORD 'finsent';
   END IF;
 END $$;
+-- Tests drop their databases WITH (FORCE); a backend left by a role a test created must not
+-- block that (this private test cluster only).
+GRANT pg_signal_backend TO finsent;
 SELECT 'CREATE DATABASE finsent OWNER finsent'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'finsent') \gexec
 SQL

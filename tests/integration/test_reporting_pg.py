@@ -51,6 +51,9 @@ def engine(pg_url: str, role: str) -> Iterator[Engine]:
     seed(engine)
     publish_current_model(engine, OLD, SimulatedClock(DAY2))
     yield engine
+    # Pooled connections may still act as the role (SET ROLE lasts for the session): close
+    # them all, then drop the role from a fresh connection that never switched.
+    engine.dispose()
     with engine.begin() as conn:
         conn.execute(text(f'DROP OWNED BY "{role}"'))
         conn.execute(text(f'DROP ROLE "{role}"'))

@@ -26,7 +26,12 @@ def _create_topic(bootstrap: str, topic: str) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-        assert len(admin.describe_topics([topic])[0]["partitions"]) == PARTITIONS
+        # The controller answers the create before every broker's metadata lists the topic.
+        deadline = time.monotonic() + 15
+        while not (partitions := admin.describe_topics([topic])[0]["partitions"]):
+            assert time.monotonic() < deadline, f"{topic} has no partitions after 15 s"
+            time.sleep(0.2)
+        assert len(partitions) == PARTITIONS
     finally:
         admin.close()
 
