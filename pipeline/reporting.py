@@ -284,9 +284,11 @@ def busiest_scopes(
     ]
 
 
-def current_model_version(conn: Connection) -> str | None:
-    """The model version the views read (settings_kv, else the newest registered model)."""
-    return conn.execute(select(current_model.c.version)).scalar()
+def current_model_version(conn: Connection, configured: str | None = None) -> str | None:
+    """The one rule for the model version trends, alerts, views, API and report read: the
+    configured one (FINSENT_MODEL__CURRENT_VERSION; the scheduler publishes it for the views),
+    else the published one (settings_kv), else the newest registered model."""
+    return configured or conn.execute(select(current_model.c.version)).scalar()
 
 
 def publish_current_model(engine: Engine, version: str, clock: Clock) -> None:

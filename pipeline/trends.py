@@ -28,9 +28,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from pipeline import reporting
 from pipeline.detection import Observation
 from pipeline.settings import Settings
-from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem, TickerMention
+from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
 from pipeline.storage.trend_tables import TrendWindow, UtcDateTime
 from pipeline.trend_sql import WORK_MEM, window_statement
 
@@ -57,13 +58,8 @@ def scope_kind(scope: str) -> str:
 
 
 def current_model_version(conn: Connection, settings: Settings) -> str | None:
-    """The configured current version, else the most recently registered one."""
-    if settings.model.current_version:
-        return settings.model.current_version
-    newest = select(ModelVersion.version).order_by(
-        ModelVersion.registered_at.desc(), ModelVersion.version.desc()
-    )
-    return conn.execute(newest.limit(1)).scalar_one_or_none()
+    """The version the windows read: the same rule as the views (reporting)."""
+    return reporting.current_model_version(conn, settings.model.current_version)
 
 
 def baseline_ends(step_at: datetime, window_s: int, windows: int) -> list[datetime]:

@@ -20,6 +20,7 @@ from pipeline import alert_metrics
 from pipeline.boundary import log_failure
 from pipeline.clock import Clock, WallClock
 from pipeline.maintenance import apply_retention
+from pipeline.reporting import current_model_version, publish_current_model
 from pipeline.rules import Rule, load_rules
 from pipeline.scheduling import LeaderLock, run_step
 from pipeline.settings import Settings
@@ -70,6 +71,7 @@ def tick(
     if not lock.ensure():
         return
     try:
+        publish_configured_model(engine, settings, clock)
         report = run_step(engine, settings, clock, rules=rules, max_steps=_catch_up_limit(settings))
         _alert_gauges(engine)
     except Exception as e:  # retried at the next tick; the process stays up
@@ -79,6 +81,18 @@ def tick(
         log.debug(
             "steps %s: %d windows, %d changes", len(report.steps), report.windows, report.changes
         )
+
+
+def publish_configured_model(engine: Engine, settings: Settings, clock: Clock) -> None:
+    """The leader makes the views read the configured model version, as its windows do."""
+    configured = settings.model.current_version
+    if not configured:
+        return
+    with engine.connect() as conn:
+        published = current_model_version(conn)
+    if published != configured:
+        publish_current_model(engine, configured, clock)
+        log.info("current model version %s published for the views (was %s)", configured, published)
 
 
 def _catch_up_limit(settings: Settings) -> int:
