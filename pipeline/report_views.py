@@ -34,13 +34,6 @@ def _sentiment_view(scope: str, period: str, key: str | None) -> Table:
 
 current_model = Table("current_model", VIEWS, Column("version", String(64)))
 
-settings_kv = Table(
-    "settings_kv",
-    VIEWS,
-    Column("key", String(100), primary_key=True),
-    Column("value", Text),
-    Column("updated_at", _TS),
-)
 
 scored_items = Table(
     "scored_items",

@@ -17,12 +17,10 @@ from pipeline.clock import Clock
 from pipeline.errors import FinsentError
 from pipeline.report_views import (
     SENTIMENT,
-    current_model,
     scored_items,
-    settings_kv,
     top_movers_daily,
 )
-from pipeline.storage.tables import TickerMention
+from pipeline.storage.tables import ModelVersion, TickerMention, settings_kv
 
 Period = Literal["hourly", "daily"]
 PERIOD_LENGTH: dict[Period, timedelta] = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
@@ -288,7 +286,13 @@ def current_model_version(conn: Connection, configured: str | None = None) -> st
     """The one rule for the model version trends, alerts, views, API and report read: the
     configured one (FINSENT_MODEL__CURRENT_VERSION; the scheduler publishes it for the views),
     else the published one (settings_kv), else the newest registered model."""
-    return configured or conn.execute(select(current_model.c.version)).scalar()
+    if configured:
+        return configured
+    published = select(settings_kv.c.value).where(settings_kv.c.key == CURRENT_MODEL_KEY)
+    newest = select(ModelVersion.version).order_by(
+        ModelVersion.registered_at.desc(), ModelVersion.version.desc()
+    )
+    return conn.execute(published).scalar() or conn.execute(newest.limit(1)).scalar()
 
 
 def publish_current_model(engine: Engine, version: str, clock: Clock) -> None:

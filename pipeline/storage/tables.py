@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -117,3 +119,14 @@ class TickerMention(Base):
     event_time: Mapped[datetime]
 
     __table_args__ = (Index("ix_ticker_mentions_symbol_time", "symbol", "event_time"),)
+
+
+# Process-published settings the SQL views read (the current model version); created by the
+# reporting migration. A table of the ORM metadata so every schema a test builds has it.
+settings_kv = Table(
+    "settings_kv",
+    Base.metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
