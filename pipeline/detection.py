@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pipeline.rules import Rule
@@ -32,6 +32,7 @@ class Verdict:
     z: float
     baseline_windows: int
     severity: Literal["warning", "critical"] | None
+    evidence: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def condition(self) -> bool:

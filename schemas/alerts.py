@@ -43,6 +43,9 @@ class Explanation(BaseModel):
     threshold: float
     min_count: int
     min_negative_share: float
+    evidence: dict[str, float] = Field(
+        default_factory=dict, description="Detector-specific figures (docs/spike-rule.md)"
+    )
     window_start: AwareDatetime
     window_end: AwareDatetime
     top_items: tuple[TopItem, ...] = ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -49,9 +50,15 @@ def endpoints_add(
 
     config = settings()
     secret = add_endpoint(
-        make_engine(config.database), config.webhooks, name, url, datetime.now(UTC),
-        scope_kinds=scope_kind or (), event_types=event_type or DEFAULT_EVENT_TYPES,
-        min_severity=min_severity, body_format="slack" if slack else "standard",
+        make_engine(config.database),
+        config.webhooks,
+        name,
+        url,
+        datetime.now(UTC),
+        scope_kinds=scope_kind or (),
+        event_types=event_type or DEFAULT_EVENT_TYPES,
+        min_severity=min_severity,
+        body_format="slack" if slack else "standard",
     )
     console.print(f"endpoint {name} added; signing secret (shown once): {secret}", markup=False)
 
@@ -67,8 +74,16 @@ def endpoints_list() -> None:
         table.add_column(column, overflow="fold")
     for e in list_endpoints(make_engine(settings().database)):
         state = "yes" if e.enabled else f"no ({e.disabled_reason})"
-        table.add_row(str(e.id), e.name, e.url, state, ",".join(e.scope_kinds) or "all",
-                      ",".join(e.event_types), e.min_severity, e.body_format)
+        table.add_row(
+            str(e.id),
+            e.name,
+            e.url,
+            state,
+            ",".join(e.scope_kinds) or "all",
+            ",".join(e.event_types),
+            e.min_severity,
+            e.body_format,
+        )
     console.print(table)
 
 
@@ -111,8 +126,16 @@ def alerts_list(
     for column in ("id", "rule", "scope", "state", "severity", "opened", "value", "z"):
         table.add_column(column, no_wrap=column in ("id", "scope", "state"), overflow="fold")
     for a in rows:
-        table.add_row(str(a["id"]), a["rule"], a["scope"], a["state"], a["severity"],
-                      f"{a['opened_at']:%Y-%m-%d %H:%M}", f"{a['value']:.2f}", f"{a['z']:.1f}")
+        table.add_row(
+            str(a["id"]),
+            a["rule"],
+            a["scope"],
+            a["state"],
+            a["severity"],
+            f"{a['opened_at']:%Y-%m-%d %H:%M}",
+            f"{a['value']:.2f}",
+            f"{a['z']:.1f}",
+        )
     console.print(table)
 
 
@@ -138,8 +161,9 @@ def alerts_redeliver(
     """Queue an alert's failed (or all) notifications again, with their webhook-ids."""
     from pipeline.notifier import redeliver
 
-    count = redeliver(make_engine(settings().database), alert_id, datetime.now(UTC),
-                      everything=everything)
+    count = redeliver(
+        make_engine(settings().database), alert_id, datetime.now(UTC), everything=everything
+    )
     console.print(f"{count} notifications queued again")
 
 
@@ -162,17 +186,24 @@ def alerts_silence(
 def backtest(
     start: Annotated[str, typer.Option("--from", help="ISO-8601 or 7d (ago)")],
     end: Annotated[str, typer.Option("--to", help="ISO-8601 or 0s (now)")] = "0s",
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON lines, one per event (docs/backtest-jsonl.md)")
+    ] = False,
+    store: Annotated[
+        bool, typer.Option("--store", help="Store the alerts (history; replaces the span's)")
+    ] = False,
 ) -> None:
-    """Replay stored classifications through the detector; prints alerts, sends nothing."""
-    from pipeline.backtest import run_backtest
+    """Replay stored classifications through the rules; prints alerts, sends nothing."""
+    from pipeline.backtest import event_line, run_backtest
+    from pipeline.history import replay_history
 
     config = settings()
-    events = run_backtest(make_engine(config.database), config, parse_moment(start),
-                          parse_moment(end))
+    engine = make_engine(config.database)
+    span = parse_moment(start), parse_moment(end)
+    events = replay_history(engine, config, *span) if store else run_backtest(engine, config, *span)
     if as_json:
         for e in events:
-            console.print_json(json.dumps({**e.__dict__, "at": e.at.isoformat()}))
+            sys.stdout.write(json.dumps(event_line(e), ensure_ascii=False) + "\n")
         return
     _print_by_day(events)
 
@@ -185,11 +216,16 @@ def _print_by_day(events: list[Any]) -> None:
         console.print(f"[bold]{day}  {scope}[/]")
         for e in found:
             why = e.explanation
-            detail = (f"share {why['value']:.2f} vs {why['baseline_median']:.2f}, z {why['z']:.1f}"
-                      if why else "")
-            console.print(f"  {e.at:%H:%M} {e.event:<15} {e.severity or '':<8} {detail}",
-                          markup=False)
+            detail = (
+                f"share {why['value']:.2f} vs {why['baseline_median']:.2f}, z {why['z']:.1f}"
+                if why
+                else ""
+            )
+            console.print(
+                f"  {e.at:%H:%M} {e.event:<15} {e.severity or '':<8} {detail}", markup=False
+            )
             for item in why.get("top_items", [])[:3]:
-                console.print(f"      {item['score']:+.2f} {item['source']}: {item['headline']}",
-                              markup=False)
+                console.print(
+                    f"      {item['score']:+.2f} {item['source']}: {item['headline']}", markup=False
+                )
     console.print(f"{len(events)} events")
