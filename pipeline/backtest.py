@@ -226,7 +226,8 @@ def _verdicts(
         if current.count == 0:
             continue
         history = baselines.get(scope, now, rule.baseline_windows)
-        verdicts[scope] = evaluate(rule, kind, current, history)
+        prior = baselines.get("market", now, rule.baseline_windows)
+        verdicts[scope] = evaluate(rule, kind, current, history, prior)
     return verdicts
 
 

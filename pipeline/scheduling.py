@@ -175,6 +175,8 @@ def judge(
     """The rule's verdict for every scope with a current window (baseline oldest first)."""
     ends = list(reversed(base[: rule.baseline_windows]))
     kinds = set(rule.scope_kinds) & set(settings.trends.scopes)
+    market = history.get("market", {})
+    prior = [market.get(end, NO_WINDOW) for end in ends]
     judged: dict[str, Judged] = {}
     for scope, now in current.items():
         kind = scope_kind(scope)
@@ -182,7 +184,7 @@ def judge(
             continue
         past = history.get(scope, {})
         baseline = [past.get(end, NO_WINDOW) for end in ends]
-        judged[scope] = Judged(scope, kind, evaluate(rule, kind, now, baseline), window)
+        judged[scope] = Judged(scope, kind, evaluate(rule, kind, now, baseline, prior), window)
     return judged
 
 
