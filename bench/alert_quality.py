@@ -40,7 +40,7 @@ from bench.market_moves import (
 )
 from bench.stream_cache import classified_stream, embedded_settings
 from pipeline.backtest import Series, load_series, replay_rules, run_backtest
-from pipeline.rules import load_rules
+from pipeline.rules import build_rule
 from pipeline.settings import Settings, default_cache_dir
 from pipeline.storage.db import make_engine
 
@@ -64,10 +64,13 @@ CONFIRM = (datetime(2014, 9, 1, tzinfo=UTC), datetime(2015, 1, 1, tzinfo=UTC))
 TIMED = (datetime(2014, 1, 1, tzinfo=UTC), datetime(2016, 1, 1, tzinfo=UTC))
 SMOKE_ROWS = 4000
 GRID = [
-    {"trends": {"window_s": w}, "alerts": {"z_threshold": z, "attention_z": a}}
+    {
+        "trends": {"window_s": w},
+        "alerts": {"min_negative_share": share, "z_threshold": z, "attention_z": a},
+    }
     for w in (3600, 14400, 86400)
-    for z in (3.0, 4.0)
-    for a in (2.0, 3.0)
+    for share in (0.4, 0.25, 0.15)
+    for z, a in ((3.0, 2.0), (3.0, 3.0), (4.0, 2.0))
 ]
 SMOKE_GRID = [{}, {"trends": {"window_s": 14400}}]
 
@@ -83,8 +86,10 @@ def main() -> None:
     bench = Bench.open(db, args.stream, args.prices, limit)
     tune, confirm = (TUNE, CONFIRM) if not args.smoke else bench.smoke_periods()
     grid = SMOKE_GRID if args.smoke else GRID
+    bench.replay([{}, *grid], tune)
     tried = [bench.figures(config, tune, draws=args.tune_draws) for config in grid]
     chosen = choose(tried)
+    bench.replay([{}, chosen["config"]], confirm)
     result = {
         "benchmark": "alert_quality",
         "smoke": args.smoke,
@@ -127,6 +132,7 @@ class Bench:
         self.series = series
         self.prices = prices
         self.volume = volume
+        self._replayed: dict[str, tuple[Alerts, int, int]] = {}
 
     @classmethod
     def open(cls, db: Path, stream: Path, prices: Path, limit: int | None) -> Bench:
@@ -155,25 +161,32 @@ class Bench:
     def configured(self, config: dict[str, Any]) -> Settings:
         return embedded_settings(self.db, None, **config)
 
+    def replay(self, configs: list[dict[str, Any]], period: tuple[datetime, datetime]) -> None:
+        """Run the configurations over the period, one replay per trend setting (the rules of
+        one replay share its windows and baselines); results are kept for `alerts`."""
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for config in configs:
+            groups[json.dumps(config.get("trends", {}), sort_keys=True)].append(config)
+        for members in groups.values():
+            settings = self.configured(members[0])
+            rules = [
+                build_rule({"name": f"c{i}", **c.get("alerts", {})}, settings.alerts, "bench")
+                for i, c in enumerate(members)
+            ]
+            found = [_Firing() for _ in members]
+            for event in replay_rules(self.series, settings, rules, *period):
+                if event.event == "alert.firing":
+                    found[int(event.rule[1:])].add(event.scope, event.at, self.prices)
+            for config, firing in zip(members, found, strict=True):
+                self._replayed[_key(config, period)] = firing.result()
+
     def alerts(
         self, config: dict[str, Any], period: tuple[datetime, datetime]
     ) -> tuple[Alerts, int, int]:
         """(firing times per priced ticker, ticker alerts on other symbols, market alerts)."""
-        settings = self.configured(config)
-        events = replay_rules(self.series, settings, load_rules(settings.alerts), *period)
-        found: Alerts = defaultdict(list)
-        outside = market = 0
-        for event in events:
-            if event.event != "alert.firing":
-                continue
-            kind, _, symbol = event.scope.partition(":")
-            if kind == "market":
-                market += 1
-            elif kind == "ticker" and symbol in self.prices:
-                found[symbol].append(event.at)
-            elif kind == "ticker":
-                outside += 1
-        return dict(found), outside, market
+        if _key(config, period) not in self._replayed:
+            self.replay([config], period)
+        return self._replayed[_key(config, period)]
 
     def truth(self, definition: str, period: tuple[datetime, datetime], wide: str) -> Truth:
         """wide: "exclude" (primary), "all" days, or "only" the market-wide days."""
@@ -247,6 +260,31 @@ class Bench:
             "events": len(events),
             "load_average": [round(v, 2) for v in os.getloadavg()],
         }
+
+
+class _Firing:
+    """One configuration's firing events, split as `Bench.alerts` reports them."""
+
+    def __init__(self) -> None:
+        self.found: Alerts = defaultdict(list)
+        self.outside = 0
+        self.market = 0
+
+    def add(self, scope: str, at: datetime, prices: dict[str, TickerPrices]) -> None:
+        kind, _, symbol = scope.partition(":")
+        if kind == "market":
+            self.market += 1
+        elif kind == "ticker" and symbol in prices:
+            self.found[symbol].append(at)
+        elif kind == "ticker":
+            self.outside += 1
+
+    def result(self) -> tuple[Alerts, int, int]:
+        return dict(self.found), self.outside, self.market
+
+
+def _key(config: dict[str, Any], period: tuple[datetime, datetime]) -> str:
+    return json.dumps([config, iso(period)], sort_keys=True)
 
 
 def brief(figures: dict[str, Any]) -> str:

@@ -22,7 +22,14 @@ from pipeline.detection import Observation, Verdict, evaluate
 from pipeline.rules import Rule, load_rules
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
-from pipeline.trends import as_utc, baseline_ends, ceil_to, current_model_version, scope_kind
+from pipeline.trends import (
+    as_utc,
+    baseline_ends,
+    ceil_to,
+    current_model_version,
+    floor_to,
+    scope_kind,
+)
 
 NOTIFIED = ("alert.firing", "alert.repeat", "alert.resolved")
 
@@ -87,28 +94,40 @@ def replay_rules(
     end: datetime,
 ) -> Iterator[BacktestEvent]:
     """The lifecycle events of `rules` over [start, end] on in-memory series."""
-    step = timedelta(seconds=settings.trends.step_s)
-    width_s = settings.trends.window_s
+    step_s, width_s = settings.trends.step_s, settings.trends.window_s
+    step = timedelta(seconds=step_s)
     states = [RuleState(rule) for rule in rules]
     windows = SlidingWindows(series, width_s)
-    now = ceil_to(start, settings.trends.step_s)
+    now = ceil_to(start, step_s)
     windows.advance(now - step)
     rolled: datetime | None = None
     baselines = BaselineCache(series, width_s)
+    every_step = settings.alerts.inhibit_tickers_by_market
     while now <= end:
         changed = windows.advance(now)
-        base_end = baseline_ends(now, width_s, 1)[0]
+        base_end = floor_to(now - timedelta(seconds=width_s), width_s)
         rollover = base_end != rolled
         if rollover:
             rolled = base_end
             baselines.clear()
         for state in states:
             visit = changed | state.hot | set(state.open)
-            if rollover or settings.alerts.inhibit_tickers_by_market:
+            if rollover or every_step:
                 visit |= windows.live
             if visit:
                 yield from _step(state, settings, series, baselines, sorted(visit), now)
-        now += step
+        busy = every_step or any(state.hot or state.open for state in states)
+        now = now + step if busy else _next_due(now, step_s, windows.next_time(), base_end, width_s)
+
+
+def _next_due(
+    now: datetime, step_s: int, event: float | None, base_end: datetime, width_s: int
+) -> datetime:
+    """With no open alert and no true condition, nothing happens before the next item enters
+    or leaves a window or the baseline rolls over: jump to that step."""
+    roll = base_end + timedelta(seconds=2 * width_s)
+    due = roll if event is None else min(roll, datetime.fromtimestamp(event, UTC))
+    return max(now + timedelta(seconds=step_s), ceil_to(due, step_s))
 
 
 class SlidingWindows:
@@ -123,6 +142,10 @@ class SlidingWindows:
         self._next = 0
         self._counts: dict[str, int] = defaultdict(int)
         self.live: set[str] = set()
+
+    def next_time(self) -> float | None:
+        """When the next item enters or leaves a window (epoch seconds)."""
+        return self._events[self._next][0] if self._next < len(self._events) else None
 
     def advance(self, now: datetime) -> set[str]:
         """Scopes whose window changed since the previous call."""

@@ -3,6 +3,7 @@ volume are, given the scope's own history shrunk toward the market. Pure functio
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,14 +114,29 @@ def share_overdispersion(baseline: Sequence[Observation], share: float) -> float
     return min(max(chi2 / (len(used) - 1), 1.0), OVERDISPERSION_CAP)
 
 
-def attention(count: int, baseline: Sequence[Observation]) -> tuple[float, float]:
-    """(expected count, volume z): the window's count against the scope's own baseline
-    windows (empty ones included), Poisson with the baseline's overdispersion."""
+def volume(baseline: Sequence[Observation]) -> tuple[float, float]:
+    """(expected count, dispersion) of the scope's own baseline windows, empty ones included."""
     counts = [w.count for w in baseline]
     mean = (sum(counts) + 1) / (len(counts) + 1)  # one pseudo-window of one item: never 0
     variance = sum((c - mean) ** 2 for c in counts) / max(len(counts) - 1, 1)
-    dispersion = min(max(variance / mean, 1.0), OVERDISPERSION_CAP)
+    return mean, min(max(variance / mean, 1.0), OVERDISPERSION_CAP)
+
+
+def attention(count: int, baseline: Sequence[Observation]) -> tuple[float, float]:
+    """(expected count, volume z): the window's count against the scope's own baseline,
+    Poisson with the baseline's overdispersion."""
+    mean, dispersion = volume(baseline)
     return mean, z_of(poisson_upper_tail(count, mean)) / math.sqrt(dispersion)
+
+
+@functools.lru_cache(maxsize=8192)
+def baseline_figures(
+    baseline: tuple[Observation, ...], prior_share: float, prior_strength: float
+) -> tuple[float, float, float, float]:
+    """(expected share, share overdispersion, expected count, volume dispersion): a baseline
+    holds for a whole window length, so a scheduler or backtest computes them once."""
+    share = expected_share(baseline, prior_share, prior_strength)
+    return (share, share_overdispersion(baseline, share), *volume(baseline))
 
 
 def measure(
@@ -130,11 +146,12 @@ def measure(
     prior_strength: float,
 ) -> CountEvidence:
     """The window's evidence: negative-count tail against the expected share, and volume."""
-    share = expected_share(baseline, prior_share, prior_strength)
-    phi = share_overdispersion(baseline, share)
+    share, phi, expected_count, dispersion = baseline_figures(
+        tuple(baseline), prior_share, prior_strength
+    )
     k, n = negatives(current), current.count
     p_negative = binomial_upper_tail(k, n, share)
-    expected_count, attention_z = attention(n, baseline)
+    attention_z = z_of(poisson_upper_tail(n, expected_count)) / math.sqrt(dispersion)
     se = math.sqrt(phi * share * (1 - share) / max(n, 1))
     z = z_of(p_negative) / math.sqrt(phi)
     return CountEvidence(n, k, share, se, p_negative, z, expected_count, attention_z, phi)
