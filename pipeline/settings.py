@@ -158,6 +158,9 @@ class EventSettings(BaseModel):
     allowed_skew_s: float = Field(300.0, ge=0, description="published_at clamp past processed")
     lateness_horizon_s: float = Field(600.0, ge=0, description="Later items don't reopen windows")
     include_non_english: bool = Field(False, description="Count non-English items in windows")
+    detect_language: bool = Field(
+        True, description="Detect the language of items sent without one (py3langid)"
+    )
 
 
 class TrendSettings(BaseModel):

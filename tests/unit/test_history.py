@@ -16,6 +16,7 @@ from sqlalchemy.pool import StaticPool
 from typer.testing import CliRunner
 
 from pipeline.alerts import list_alerts
+from pipeline.backtest import load_series
 from pipeline.bundle import ModelBundle
 from pipeline.history import replay_history
 from pipeline.maintenance import apply_retention
@@ -109,6 +110,8 @@ def test_run_replay_exits_when_the_file_is_done(test_bundle: ModelBundle, tmp_pa
         }
         for i in range(40)
     ]
+    spanish = "Las acciones de ACME caen tras los resultados del trimestre"
+    lines.append({**lines[-1], "id": "es1", "headline": spanish})
     replay.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     env = {
         "FINSENT_DATABASE__URL": f"sqlite:///{tmp_path / 'f.db'}",
@@ -133,7 +136,14 @@ def test_run_replay_exits_when_the_file_is_done(test_bundle: ModelBundle, tmp_pa
     assert done.returncode == 0, done.stderr[-2000:]
     engine = create_engine(env["FINSENT_DATABASE__URL"])
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(NewsItem)).scalar_one() == 40
+        assert conn.execute(select(func.count()).select_from(NewsItem)).scalar_one() == 41
+        detected = conn.execute(
+            select(NewsItem.lang, NewsItem.is_english).where(NewsItem.id == "es1")
+        ).one()
+    assert tuple(detected) == ("es", False), "language detected and stored"
+    stored = load_settings(database={"url": env["FINSENT_DATABASE__URL"]})
+    series = load_series(engine, stored, HISTORY - timedelta(days=1), HISTORY + timedelta(days=1))
+    assert len(series["market"].times) == 40, "the Spanish item is kept out of the windows"
     assert "alert events stored" in done.stderr, "the rules ran over the replayed span"
 
 
