@@ -66,13 +66,19 @@ SMOKE_ROWS = 4000
 GRID = [
     {
         "trends": {"window_s": w},
-        "alerts": {"min_negative_share": share, "z_threshold": z, "attention_z": a},
+        "alerts": {
+            "negative_test": test,
+            "min_negative_share": share,
+            "z_threshold": z,
+            "attention_z": a,
+        },
     }
-    for w in (3600, 14400, 86400)
-    for share in (0.4, 0.25, 0.15)
-    for z, a in ((3.0, 2.0), (3.0, 3.0), (4.0, 2.0))
+    for w in (3600, 86400)
+    for test in ("share", "volume")
+    for share in (0.4, 0.2, 0.1)
+    for z, a in ((3.0, 2.0), (2.0, 2.0), (3.0, 3.0))
 ]
-SMOKE_GRID = [{}, {"trends": {"window_s": 14400}}]
+SMOKE_GRID = [{}, {"trends": {"window_s": 14400}, "alerts": {"negative_test": "volume"}}]
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ class CountEvidence:
     count: int
     negative: int
     expected_share: float
+    expected_negative: float
     share_se: float
     p_negative: float
     z: float
@@ -35,7 +36,7 @@ class CountEvidence:
     def as_dict(self) -> dict[str, float]:
         return {
             "negative": self.negative,
-            "expected_negative": self.expected_share * self.count,
+            "expected_negative": self.expected_negative,
             "p_negative": self.p_negative,
             "expected_count": self.expected_count,
             "attention_z": self.attention_z,
@@ -144,14 +145,23 @@ def measure(
     baseline: Sequence[Observation],
     prior_share: float,
     prior_strength: float,
+    against: str = "share",
 ) -> CountEvidence:
-    """The window's evidence: negative-count tail against the expected share, and volume."""
+    """The window's evidence, and volume. `against` "share": the negative count's binomial tail
+    given the window's count; "volume": its Poisson tail against the negatives a window usually
+    holds (expected count x expected share), so a surge of attention at the usual share counts."""
     share, phi, expected_count, dispersion = baseline_figures(
         tuple(baseline), prior_share, prior_strength
     )
     k, n = negatives(current), current.count
-    p_negative = binomial_upper_tail(k, n, share)
     attention_z = z_of(poisson_upper_tail(n, expected_count)) / math.sqrt(dispersion)
+    if against == "volume":
+        expected = expected_count * share
+        p_negative = poisson_upper_tail(k, expected)
+        z = z_of(p_negative) / math.sqrt(max(phi, dispersion))
+    else:
+        expected = n * share
+        p_negative = binomial_upper_tail(k, n, share)
+        z = z_of(p_negative) / math.sqrt(phi)
     se = math.sqrt(phi * share * (1 - share) / max(n, 1))
-    z = z_of(p_negative) / math.sqrt(phi)
-    return CountEvidence(n, k, share, se, p_negative, z, expected_count, attention_z, phi)
+    return CountEvidence(n, k, share, expected, se, p_negative, z, expected_count, attention_z, phi)

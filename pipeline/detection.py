@@ -107,7 +107,7 @@ def _count_verdict(
 ) -> Verdict:
     market = pooled_share(prior)
     prior_share = rule.prior_negative_share if market is None else market
-    found = measure(current, baseline, prior_share, rule.prior_strength)
+    found = measure(current, baseline, prior_share, rule.prior_strength, rule.negative_test)
     x = current.negative_share
     severity = severity_of(rule, found.z, x) if found.attention_z >= rule.attention_z else None
     status: Status = "quiet"

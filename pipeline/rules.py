@@ -35,6 +35,7 @@ class Rule(BaseModel):
     prior_strength: float = Field(..., ge=0)
     prior_negative_share: float = Field(..., gt=0, lt=1)
     attention_z: float = Field(..., ge=0)
+    negative_test: Literal["share", "volume"]
     min_count: dict[ScopeKind, int]
     hold_steps: int = Field(..., ge=1)
     resolve_steps: int = Field(..., ge=1)
@@ -71,6 +72,7 @@ def defaults_from(settings: AlertSettings) -> dict[str, Any]:
         "prior_strength": settings.prior_strength,
         "prior_negative_share": settings.prior_negative_share,
         "attention_z": settings.attention_z,
+        "negative_test": settings.negative_test,
         "hold_steps": settings.hold_steps,
         "resolve_steps": settings.resolve_steps,
         "ewma_alpha": settings.ewma_alpha,

@@ -202,6 +202,9 @@ class AlertSettings(BaseModel):
     attention_z: float = Field(
         2.0, ge=0, description="Volume z vs the scope's own baseline needed to fire (count)"
     )
+    negative_test: Literal["share", "volume"] = Field(
+        "share", description="Negatives vs the window's count (share) or usual volume (count)"
+    )
     min_count_market: int = Field(30, ge=1, description="Minimum window count, market")
     min_count_topic: int = Field(10, ge=1, description="Minimum window count, topic")
     min_count_ticker: int = Field(5, ge=1, description="Minimum window count, ticker")

@@ -186,3 +186,16 @@ def test_binomial_upper_tail(k: int, n: int, p: float, tail: float) -> None:
 )
 def test_poisson_upper_tail(n: int, mean: float, tail: float) -> None:
     assert poisson_upper_tail(n, mean) == pytest.approx(tail)
+
+
+@pytest.mark.parametrize(
+    ("negative_test", "status"),
+    [
+        pytest.param("share", "quiet", id="share test: 20 % negative is near the usual share"),
+        pytest.param("volume", "spike", id="volume test: 12 negatives where 1 is usual"),
+    ],
+)
+def test_negative_test_against_share_or_volume(negative_test: str, status: str) -> None:
+    chosen = rule(negative_test=negative_test, min_negative_share=0.15)
+    verdict = evaluate(chosen, "ticker", Observation(60, 0.2), calm(0.1, count=10), MARKET)
+    assert verdict.status == status, verdict
