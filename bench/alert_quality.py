@@ -78,6 +78,8 @@ GRID = [
     for share in (0.4, 0.2, 0.1)
     for z, a in ((3.0, 2.0), (2.0, 2.0), (3.0, 3.0))
 ]
+# The rule before the count detector, as issue 12 measured it (daily windows): a reference.
+REFERENCE = {"trends": {"window_s": 86400}, "alerts": {"detector": "mad"}}
 SMOKE_GRID = [{}, {"trends": {"window_s": 14400}, "alerts": {"negative_test": "volume"}}]
 
 
@@ -92,10 +94,10 @@ def main() -> None:
     bench = Bench.open(db, args.stream, args.prices, limit)
     tune, confirm = (TUNE, CONFIRM) if not args.smoke else bench.smoke_periods()
     grid = SMOKE_GRID if args.smoke else GRID
-    bench.replay([{}, *grid], tune)
+    bench.replay([{}, *grid, REFERENCE], tune)
     tried = [bench.figures(config, tune, draws=args.tune_draws) for config in grid]
     chosen = choose(tried)
-    bench.replay([{}, chosen["config"]], confirm)
+    bench.replay([{}, chosen["config"], REFERENCE], confirm)
     result = {
         "benchmark": "alert_quality",
         "smoke": args.smoke,
@@ -109,6 +111,11 @@ def main() -> None:
         "defaults": {
             "tune": bench.figures({}, tune, draws=args.draws, full=True),
             "confirm": bench.figures({}, confirm, draws=args.draws, full=True),
+        },
+        "reference_mad_rule": {
+            "config": REFERENCE,
+            "tune": bench.figures(REFERENCE, tune, draws=args.tune_draws),
+            "confirm": bench.figures(REFERENCE, confirm, draws=args.tune_draws),
         },
         "configurations_tried": tried,
         "chosen": {
