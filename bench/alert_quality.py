@@ -38,7 +38,7 @@ from bench.market_moves import (
     read_all_prices,
     read_stream_volume,
 )
-from bench.stream_cache import classified_stream, embedded_settings
+from bench.stream_cache import classified_stream, code_fingerprint, embedded_settings
 from pipeline.backtest import Series, load_series, replay_rules, run_backtest
 from pipeline.rules import build_rule
 from pipeline.settings import Settings, default_cache_dir
@@ -104,7 +104,12 @@ def main() -> None:
         "git_sha": git_sha(),
         "model_version": version,
         "bundle": str(bundle),
-        "stream": {"file": str(args.stream), "rows": limit or "all", "cache": str(db)},
+        "stream": {
+            "file": str(args.stream),
+            "rows": limit or "all",
+            "cache": str(db),
+            "classify_code": code_fingerprint(),
+        },
         "definitions": definitions(),
         "periods": {"tune": iso(tune), "confirm": iso(confirm)},
         "default_settings": bench.settings_of({}),

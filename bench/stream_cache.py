@@ -1,4 +1,5 @@
-"""The stream classified once per (model version, stream file): a SQLite db in the cache dir.
+"""The stream classified once per (model version, stream file, code that decides what is
+stored): a SQLite db in the cache dir.
 
 Tuning the spike rule replays history many times; the classifications do not change between
 runs, so they are computed once (embedded mode, the real chain) and reused.
@@ -32,9 +33,30 @@ def bundle_version(bundle: Path) -> str:
     return str(manifest["version"])
 
 
+# What decides a stored item besides the model: decoding, language, tickers, the dictionaries.
+CLASSIFY_SOURCES = (
+    "schemas/news.py",
+    "pipeline/language.py",
+    "pipeline/tickers.py",
+    "pipeline/companies.py",
+    "pipeline/preprocessing.py",
+    "pipeline/data/companies.csv",
+    "pipeline/data/symbol_history.csv",
+)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def code_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in CLASSIFY_SOURCES:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()[:8]
+
+
 def cache_path(cache_dir: Path, version: str, stream_hash: str, limit: int | None) -> Path:
     size = "all" if limit is None else f"first{limit}"
-    return cache_dir / "alert_quality" / f"{version}-{stream_hash[:16]}-{size}.sqlite"
+    name = f"{version}-{stream_hash[:16]}-{code_fingerprint()}-{size}.sqlite"
+    return cache_dir / "alert_quality" / name
 
 
 def classified_stream(
