@@ -1,7 +1,9 @@
 """Backtest: replay stored classifications through the detector on a simulated clock.
 
 Windows are counted in memory from one read of the span (lateness is ignored, as DESIGN §5
-says backtests do), the same `evaluate` and `advance` decide, and nothing is written or sent.
+says backtests do), and the same `evaluate` and `advance` decide. A step visits only the
+scopes whose window changed, that hold an open alert or a true condition, or all active ones
+when the baseline windows roll over: the verdict of any other scope is the one it had.
 """
 
 from __future__ import annotations
@@ -10,18 +12,24 @@ import bisect
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
 
 from pipeline.alerts import OpenAlert, advance
-from pipeline.clock import SimulatedClock
 from pipeline.detection import Observation, Verdict, evaluate
 from pipeline.rules import Rule, load_rules
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
-from pipeline.trends import as_utc, baseline_ends, ceil_to, current_model_version, scope_kind
+from pipeline.trends import (
+    as_utc,
+    baseline_ends,
+    ceil_to,
+    current_model_version,
+    floor_to,
+    scope_kind,
+)
 
 NOTIFIED = ("alert.firing", "alert.repeat", "alert.resolved")
 
@@ -54,8 +62,20 @@ class Series:
         return Observation(hi - lo, negative / (hi - lo) if hi > lo else 0.0)
 
 
+@dataclass
+class RuleState:
+    """What one rule carries from step to step: open alerts and scopes whose condition held."""
+
+    rule: Rule
+    open: dict[str, OpenAlert] = field(default_factory=dict)
+    hot: set[str] = field(default_factory=set)
+
+
 def run_backtest(
-    engine: Engine, settings: Settings, start: datetime, end: datetime,
+    engine: Engine,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
     rules: Sequence[Rule] | None = None,
 ) -> list[BacktestEvent]:
     """Every lifecycle event the rules would have produced between start and end."""
@@ -63,75 +83,204 @@ def run_backtest(
     width = timedelta(seconds=settings.trends.window_s)
     history = width * (max(r.baseline_windows for r in active) + 1)
     series = load_series(engine, settings, start - history, end)
-    clock = SimulatedClock(ceil_to(start, settings.trends.step_s))
-    states: dict[tuple[str, str], OpenAlert] = {}
-    events: list[BacktestEvent] = []
-    while clock.now() <= end:
-        for rule in active:
-            events.extend(_step(rule, settings, series, states, clock.now()))
-        clock.advance(timedelta(seconds=settings.trends.step_s))
-    return events
+    return list(replay_rules(series, settings, active, start, end))
 
 
-def _step(rule: Rule, settings: Settings, series: dict[str, Series],
-          states: dict[tuple[str, str], OpenAlert], now: datetime) -> Iterator[BacktestEvent]:
+def replay_rules(
+    series: dict[str, Series],
+    settings: Settings,
+    rules: Sequence[Rule],
+    start: datetime,
+    end: datetime,
+) -> Iterator[BacktestEvent]:
+    """The lifecycle events of `rules` over [start, end] on in-memory series."""
+    step_s, width_s = settings.trends.step_s, settings.trends.window_s
+    step = timedelta(seconds=step_s)
+    states = [RuleState(rule) for rule in rules]
+    windows = SlidingWindows(series, width_s)
+    now = ceil_to(start, step_s)
+    windows.advance(now - step)
+    rolled: datetime | None = None
+    baselines = BaselineCache(series, width_s)
+    every_step = settings.alerts.inhibit_tickers_by_market
+    while now <= end:
+        changed = windows.advance(now)
+        base_end = floor_to(now - timedelta(seconds=width_s), width_s)
+        rollover = base_end != rolled
+        if rollover:
+            rolled = base_end
+            baselines.clear()
+        for state in states:
+            visit = changed | state.hot | set(state.open)
+            if rollover or every_step:
+                visit |= windows.live
+            if visit:
+                yield from _step(state, settings, series, baselines, sorted(visit), now)
+        busy = every_step or any(state.hot or state.open for state in states)
+        now = now + step if busy else _next_due(now, step_s, windows.next_time(), base_end, width_s)
+
+
+def _next_due(
+    now: datetime, step_s: int, event: float | None, base_end: datetime, width_s: int
+) -> datetime:
+    """With no open alert and no true condition, nothing happens before the next item enters
+    or leaves a window or the baseline rolls over: jump to that step."""
+    roll = base_end + timedelta(seconds=2 * width_s)
+    due = roll if event is None else min(roll, datetime.fromtimestamp(event, UTC))
+    return max(now + timedelta(seconds=step_s), ceil_to(due, step_s))
+
+
+class SlidingWindows:
+    """Scopes with items in (now - W, now], kept as the clock moves forward."""
+
+    def __init__(self, series: dict[str, Series], width_s: int) -> None:
+        entering = [(t, scope, 1) for scope, data in series.items() for t in data.times]
+        self._events = sorted(
+            entering + [(t + width_s, scope, -1) for t, scope, _ in entering],
+            key=lambda e: (e[0], -e[2]),
+        )
+        self._next = 0
+        self._counts: dict[str, int] = defaultdict(int)
+        self.live: set[str] = set()
+
+    def next_time(self) -> float | None:
+        """When the next item enters or leaves a window (epoch seconds)."""
+        return self._events[self._next][0] if self._next < len(self._events) else None
+
+    def advance(self, now: datetime) -> set[str]:
+        """Scopes whose window changed since the previous call."""
+        limit = now.timestamp()
+        changed: set[str] = set()
+        events = self._events
+        while self._next < len(events) and events[self._next][0] <= limit:
+            _, scope, delta = events[self._next]
+            self._next += 1
+            changed.add(scope)
+            self._counts[scope] += delta
+            if self._counts[scope] > 0:
+                self.live.add(scope)
+            else:
+                self.live.discard(scope)
+        return changed
+
+
+class BaselineCache:
+    """Each scope's baseline windows, read once per baseline period."""
+
+    def __init__(self, series: dict[str, Series], width_s: int) -> None:
+        self._series = series
+        self._width = timedelta(seconds=width_s)
+        self._cache: dict[tuple[str, int], list[Observation]] = {}
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+    def get(self, scope: str, now: datetime, windows: int) -> list[Observation]:
+        key = (scope, windows)
+        if key not in self._cache:
+            ends = reversed(baseline_ends(now, int(self._width.total_seconds()), windows))
+            data = self._series.get(scope)
+            self._cache[key] = [
+                data.observe(end - self._width, end) if data else Observation(0, 0.0)
+                for end in ends
+            ]
+        return self._cache[key]
+
+
+def _step(
+    state: RuleState,
+    settings: Settings,
+    series: dict[str, Series],
+    baselines: BaselineCache,
+    scopes: Sequence[str],
+    now: datetime,
+) -> Iterator[BacktestEvent]:
+    rule = state.rule
     width = timedelta(seconds=settings.trends.window_s)
-    base = list(reversed(baseline_ends(now, settings.trends.window_s, rule.baseline_windows)))
-    verdicts = _verdicts(rule, settings, series, now, base)
+    verdicts = _verdicts(rule, settings, series, baselines, scopes, now)
     market = verdicts.get("market")
     muted = settings.alerts.inhibit_tickers_by_market and market is not None and market.condition
-    for scope in sorted(set(verdicts) | {s for r, s in states if r == rule.name}):
+    for scope in scopes:
+        verdict = verdicts.get(scope)
+        if verdict is not None and verdict.condition:
+            state.hot.add(scope)
+        else:
+            state.hot.discard(scope)
         if muted and scope_kind(scope) == "ticker":
             continue
-        verdict = verdicts.get(scope)
-        current = states.get((rule.name, scope))
+        current = state.open.get(scope)
         change = advance(current, verdict is not None and verdict.condition, rule, now)
         if change is None:
             continue
         notified = now if change.event in NOTIFIED else (current and current.last_notified_at)
         if change.state in ("resolved", "cancelled"):
-            states.pop((rule.name, scope), None)
+            state.open.pop(scope, None)
         else:
-            states[(rule.name, scope)] = OpenAlert(0, change.state, change.held_steps,
-                                                   change.clear_steps, notified or None)
+            state.open[scope] = OpenAlert(
+                0, change.state, change.held_steps, change.clear_steps, notified or None
+            )
         if change.event is not None:
-            why = _explain(rule, series[scope], verdict, now - width, now) if verdict else {}
+            why = (
+                _explain(rule, scope_kind(scope), series[scope], verdict, now - width, now)
+                if verdict
+                else {}
+            )
             severity = verdict.severity if verdict else None
             yield BacktestEvent(now, rule.name, scope, change.event, severity, why)
 
 
-def _verdicts(rule: Rule, settings: Settings, series: dict[str, Series], now: datetime,
-              base: Sequence[datetime]) -> dict[str, Verdict]:
+def _verdicts(
+    rule: Rule,
+    settings: Settings,
+    series: dict[str, Series],
+    baselines: BaselineCache,
+    scopes: Sequence[str],
+    now: datetime,
+) -> dict[str, Verdict]:
     width = timedelta(seconds=settings.trends.window_s)
     kinds = set(rule.scope_kinds) & set(settings.trends.scopes)
     verdicts = {}
-    for scope, data in series.items():
+    for scope in scopes:
         kind = scope_kind(scope)
-        current = data.observe(now - width, now)
-        if kind not in kinds or current.count == 0:
+        data = series.get(scope)
+        if kind not in kinds or data is None:
             continue
-        history = [data.observe(end - width, end) for end in base]
-        verdicts[scope] = evaluate(rule, kind, current, history)
+        current = data.observe(now - width, now)
+        if current.count == 0:
+            continue
+        history = baselines.get(scope, now, rule.baseline_windows)
+        prior = baselines.get("market", now, rule.baseline_windows)
+        verdicts[scope] = evaluate(rule, kind, current, history, prior)
     return verdicts
 
 
-def _explain(rule: Rule, data: Series, verdict: Verdict, start: datetime,
-             end: datetime) -> dict[str, Any]:
+def _explain(
+    rule: Rule, kind: str, data: Series, verdict: Verdict, start: datetime, end: datetime
+) -> dict[str, Any]:
     lo, hi, _ = data.window(start, end)
     negative = [i for i in data.items[lo:hi] if i["sentiment"] == "negative"]
     negative.sort(key=lambda i: (-i["p_negative"], i["id"]))
     return {
-        "value": verdict.value, "count": verdict.count, "baseline_median": verdict.median,
-        "baseline_scale": verdict.scale, "z": verdict.z, "threshold": rule.z_threshold,
-        "window_start": start.isoformat(), "window_end": end.isoformat(),
-        "top_items": [
-            {k: v for k, v in i.items() if k != "sentiment"} for i in negative[:5]
-        ],
+        "detector": rule.detector,
+        "value": verdict.value,
+        "count": verdict.count,
+        "baseline_median": verdict.median,
+        "baseline_scale": verdict.scale,
+        "baseline_windows": verdict.baseline_windows,
+        "z": verdict.z,
+        "threshold": rule.z_threshold,
+        "min_count": rule.minimum(kind),
+        "min_negative_share": rule.min_negative_share,
+        "evidence": dict(verdict.evidence),
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+        "top_items": [{k: v for k, v in i.items() if k != "sentiment"} for i in negative[:5]],
     }
 
 
-def load_series(engine: Engine, settings: Settings, start: datetime,
-                end: datetime) -> dict[str, Series]:
+def load_series(
+    engine: Engine, settings: Settings, start: datetime, end: datetime
+) -> dict[str, Series]:
     """Every scope's items in [start, end] of the current model version."""
     c, n = ClassificationRow, NewsItem
     with engine.connect() as conn:
@@ -139,8 +288,17 @@ def load_series(engine: Engine, settings: Settings, start: datetime,
         if version is None:
             return {}
         query = (
-            select(c.item_id, c.event_time, c.topic, c.sentiment, c.p_negative, c.score,
-                   n.headline, n.source, n.url)
+            select(
+                c.item_id,
+                c.event_time,
+                c.topic,
+                c.sentiment,
+                c.p_negative,
+                c.score,
+                n.headline,
+                n.source,
+                n.url,
+            )
             .join(n, n.id == c.item_id)
             .where(c.model_version == version, c.event_time > start, c.event_time <= end)
             .order_by(c.event_time, c.item_id)
@@ -152,9 +310,16 @@ def load_series(engine: Engine, settings: Settings, start: datetime,
     series: dict[str, Series] = defaultdict(Series)
     for item_id, when, topic, sentiment, p_neg, score, headline, source, url in rows:
         at = as_utc(when)
-        item = {"id": item_id, "headline": headline, "source": source, "url": url,
-                "score": score, "p_negative": p_neg, "sentiment": sentiment,
-                "event_time": at.isoformat()}
+        item = {
+            "id": item_id,
+            "headline": headline,
+            "source": source,
+            "url": url,
+            "score": score,
+            "p_negative": p_neg,
+            "sentiment": sentiment,
+            "event_time": at.isoformat(),
+        }
         scopes = ["market", f"topic:{topic}", *(f"ticker:{s}" for s in symbols.get(item_id, ()))]
         for scope in scopes:
             _append(series[scope], at, sentiment == "negative", item)
@@ -176,3 +341,16 @@ def _append(series: Series, at: datetime, negative: bool, item: dict[str, Any]) 
     series.times.append(at.timestamp())
     series.negatives.append(series.negatives[-1] + int(negative))
     series.items.append(item)
+
+
+def event_line(event: BacktestEvent) -> dict[str, Any]:
+    """One backtest event as a JSON line (docs/backtest-jsonl.md)."""
+    return {
+        "at": event.at.astimezone(UTC).isoformat(),
+        "rule": event.rule,
+        "scope": event.scope,
+        "scope_kind": scope_kind(event.scope),
+        "event": event.event,
+        "severity": event.severity,
+        "explanation": event.explanation,
+    }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -43,3 +45,49 @@ def _company(row: dict[str, str], line: int) -> Company:
         raise ConfigError(f"company dictionary line {line}: ticker and name are required")
     aliases = tuple(a.strip() for a in (row["aliases"] or "").split(";") if a.strip())
     return Company(ticker=ticker, name=name, aliases=aliases)
+
+
+@dataclass(frozen=True)
+class SymbolChange:
+    """`symbol` has named the issuer since `since` (UTC day); before, `predecessor` did."""
+
+    symbol: str
+    predecessor: str
+    since: date
+
+
+HISTORY_COLUMNS = ("symbol", "predecessor", "since")
+
+
+def load_symbol_history(path: Path | None = None) -> tuple[SymbolChange, ...]:
+    """Ticker changes (FB -> META, GOOG -> GOOGL): a company name maps to the symbol valid
+    at the item's time (the dictionary holds today's symbols)."""
+    if path is None:
+        resource = resources.files("pipeline.data").joinpath("symbol_history.csv")
+        text = resource.read_text("utf-8")
+    else:
+        text = path.read_text(encoding="utf-8")
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != HISTORY_COLUMNS:
+        raise ConfigError(f"symbol history needs the columns {HISTORY_COLUMNS}")
+    try:
+        changes = [
+            SymbolChange(
+                r["symbol"].strip(),
+                r["predecessor"].strip(),
+                date.fromisoformat(r["since"].strip()),
+            )
+            for r in reader
+        ]
+    except ValueError as e:
+        raise ConfigError(f"symbol history line {reader.line_num}: {e}") from e
+    return tuple(sorted(changes, key=lambda c: c.since, reverse=True))
+
+
+def symbol_at(symbol: str, moment: datetime, history: Sequence[SymbolChange]) -> str:
+    """The symbol that `symbol` (today's) had at `moment`, following changes back in time."""
+    day = moment.astimezone(UTC).date()
+    for change in history:  # newest change first, so chains (A -> B -> C) unwind in order
+        if change.symbol == symbol and day < change.since:
+            symbol = change.predecessor
+    return symbol

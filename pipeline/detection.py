@@ -1,13 +1,15 @@
-"""Spike detection (DESIGN §5): robust z against a median/MAD baseline, or EWMA. Pure."""
+"""Spike detection (DESIGN §5): the count detector (docs/spike-rule.md), or a robust z of the
+negative share against a median/MAD baseline, or EWMA. Pure."""
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
+from pipeline.count_evidence import measure, pooled_share
 from pipeline.rules import Rule
 
 MAD_TO_SIGMA = 1.4826
@@ -32,6 +34,7 @@ class Verdict:
     z: float
     baseline_windows: int
     severity: Literal["warning", "critical"] | None
+    evidence: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def condition(self) -> bool:
@@ -66,14 +69,21 @@ def severity_of(rule: Rule, z: float, share: float) -> Literal["warning", "criti
 
 
 def evaluate(
-    rule: Rule, kind: str, current: Observation, baseline: Sequence[Observation]
+    rule: Rule,
+    kind: str,
+    current: Observation,
+    baseline: Sequence[Observation],
+    prior: Sequence[Observation] = (),
 ) -> Verdict:
-    """Judge one scope's current window against its baseline windows (empty ones skipped)."""
+    """Judge one scope's current window against its baseline windows, oldest first (empty ones
+    count for volume, not for warm-up); `prior` is the market's baseline (count detector)."""
     shares = [b.negative_share for b in baseline if b.count > 0]
     x = current.negative_share
     if len(shares) < rule.min_baseline_windows:
         nan = math.nan
         return Verdict("warming_up", x, current.count, nan, nan, nan, len(shares), None)
+    if rule.detector == "count":
+        return _count_verdict(rule, kind, current, baseline, prior, len(shares))
     if rule.detector == "ewma":
         center, scale, z = ewma_z(x, shares, rule.ewma_alpha, rule.sigma_min)
     else:
@@ -85,3 +95,34 @@ def evaluate(
     elif severity is not None and x >= rule.min_negative_share:
         status = "spike"
     return Verdict(status, x, current.count, center, scale, z, len(shares), severity)
+
+
+def _count_verdict(
+    rule: Rule,
+    kind: str,
+    current: Observation,
+    baseline: Sequence[Observation],
+    prior: Sequence[Observation],
+    used: int,
+) -> Verdict:
+    market = pooled_share(prior)
+    prior_share = rule.prior_negative_share if market is None else market
+    found = measure(current, baseline, prior_share, rule.prior_strength, rule.negative_test)
+    x = current.negative_share
+    severity = severity_of(rule, found.z, x) if found.attention_z >= rule.attention_z else None
+    status: Status = "quiet"
+    if current.count < rule.minimum(kind):
+        status = "below_minimum"
+    elif severity is not None and x >= rule.min_negative_share:
+        status = "spike"
+    return Verdict(
+        status,
+        x,
+        current.count,
+        found.expected_share,
+        found.share_se,
+        found.z,
+        used,
+        severity,
+        found.as_dict(),
+    )

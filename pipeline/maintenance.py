@@ -10,12 +10,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Table, delete, select, tuple_
+from sqlalchemy import ColumnElement, Engine, Table, delete, func, select, tuple_
 
 from pipeline.settings import RetentionSettings
 from pipeline.storage.alert_tables import WebhookDeliveryRow
 from pipeline.storage.tables import NewsItem
 from pipeline.storage.trend_tables import TrendStep, TrendWindow
+from pipeline.trends import as_utc
 
 BATCH_ROWS = 10_000
 
@@ -23,7 +24,12 @@ BATCH_ROWS = 10_000
 def apply_retention(
     engine: Engine, settings: RetentionSettings, now: datetime, batch: int = BATCH_ROWS
 ) -> dict[str, int]:
-    """Rows removed per table; classifications and mentions go with their news items."""
+    """Rows removed per table; classifications and mentions go with their news items.
+
+    Horizons count back from the newest stored event when that is older than `now`: a replay
+    of history keeps its data (DESIGN §5, "History").
+    """
+    now = min(now, newest_event_time(engine) or now)
     windows = now - timedelta(days=settings.windows_days)
     deliveries = now - timedelta(days=settings.deliveries_days)
     items = now - timedelta(days=settings.items_days)
@@ -38,6 +44,12 @@ def apply_retention(
         model.__tablename__: _delete_in_batches(engine, model.__table__, where, batch)
         for model, where in plan
     }
+
+
+def newest_event_time(engine: Engine) -> datetime | None:
+    with engine.connect() as conn:
+        newest = conn.execute(select(func.max(NewsItem.event_time))).scalar_one_or_none()
+    return None if newest is None else as_utc(newest)
 
 
 def _delete_in_batches(

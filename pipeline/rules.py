@@ -23,7 +23,7 @@ class Rule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-    detector: Literal["mad", "ewma"]
+    detector: Literal["count", "mad", "ewma"]
     scope_kinds: tuple[ScopeKind, ...] = ALL_KINDS
     baseline_windows: int = Field(..., ge=2)
     min_baseline_windows: int = Field(..., ge=1)
@@ -32,6 +32,10 @@ class Rule(BaseModel):
     critical_negative_share: float = Field(..., ge=0, le=1)
     min_negative_share: float = Field(..., ge=0, le=1)
     sigma_min: float = Field(..., gt=0)
+    prior_strength: float = Field(..., ge=0)
+    prior_negative_share: float = Field(..., gt=0, lt=1)
+    attention_z: float = Field(..., ge=0)
+    negative_test: Literal["share", "volume"]
     min_count: dict[ScopeKind, int]
     hold_steps: int = Field(..., ge=1)
     resolve_steps: int = Field(..., ge=1)
@@ -65,6 +69,10 @@ def defaults_from(settings: AlertSettings) -> dict[str, Any]:
         "critical_negative_share": settings.critical_negative_share,
         "min_negative_share": settings.min_negative_share,
         "sigma_min": settings.sigma_min,
+        "prior_strength": settings.prior_strength,
+        "prior_negative_share": settings.prior_negative_share,
+        "attention_z": settings.attention_z,
+        "negative_test": settings.negative_test,
         "hold_steps": settings.hold_steps,
         "resolve_steps": settings.resolve_steps,
         "ewma_alpha": settings.ewma_alpha,

@@ -120,8 +120,10 @@ def compute_step(
         if not _claim(conn, step_at, "step", clock.now()):
             return None
         version = current_model_version(conn, settings)
-        outcome = StepOutcome(0, 0, {}) if version is None else _step(
-            conn, settings, rules, version, step_at, clock.now()
+        outcome = (
+            StepOutcome(0, 0, {})
+            if version is None
+            else _step(conn, settings, rules, version, step_at, clock.now())
         )
         elapsed = time.perf_counter() - started
         conn.execute(
@@ -173,6 +175,8 @@ def judge(
     """The rule's verdict for every scope with a current window (baseline oldest first)."""
     ends = list(reversed(base[: rule.baseline_windows]))
     kinds = set(rule.scope_kinds) & set(settings.trends.scopes)
+    market = history.get("market", {})
+    prior = [market.get(end, NO_WINDOW) for end in ends]
     judged: dict[str, Judged] = {}
     for scope, now in current.items():
         kind = scope_kind(scope)
@@ -180,7 +184,7 @@ def judge(
             continue
         past = history.get(scope, {})
         baseline = [past.get(end, NO_WINDOW) for end in ends]
-        judged[scope] = Judged(scope, kind, evaluate(rule, kind, now, baseline), window)
+        judged[scope] = Judged(scope, kind, evaluate(rule, kind, now, baseline, prior), window)
     return judged
 
 
@@ -225,12 +229,20 @@ def make_explainer(settings: Settings, version: str) -> ExplainFn:
         )
         return Explanation.model_validate(
             {
-                "detector": rule.detector, "value": verdict.value, "count": verdict.count,
-                "baseline_median": verdict.median, "baseline_scale": verdict.scale,
-                "baseline_windows": verdict.baseline_windows, "z": verdict.z,
-                "threshold": rule.z_threshold, "min_count": rule.minimum(item.kind),
+                "detector": rule.detector,
+                "value": verdict.value,
+                "count": verdict.count,
+                "baseline_median": verdict.median,
+                "baseline_scale": verdict.scale,
+                "baseline_windows": verdict.baseline_windows,
+                "z": verdict.z,
+                "threshold": rule.z_threshold,
+                "min_count": rule.minimum(item.kind),
                 "min_negative_share": rule.min_negative_share,
-                "window_start": item.window[0], "window_end": item.window[1], "top_items": tops,
+                "evidence": dict(verdict.evidence),
+                "window_start": item.window[0],
+                "window_end": item.window[1],
+                "top_items": tops,
             }
         ).model_dump(mode="json")
 
@@ -248,8 +260,14 @@ def _claim(conn: Connection, step_at: datetime, kind: str, now: datetime) -> boo
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(TrendStep)
-        .values(step_at=step_at, kind=kind, computed_at=now, duration_ms=0.0, windows=0,
-                worker=worker_name())
+        .values(
+            step_at=step_at,
+            kind=kind,
+            computed_at=now,
+            duration_ms=0.0,
+            windows=0,
+            worker=worker_name(),
+        )
         .on_conflict_do_nothing(index_elements=["step_at"])
     )
     return bool(conn.execute(statement).rowcount)

@@ -169,6 +169,9 @@ class EventSettings(BaseModel):
     allowed_skew_s: float = Field(300.0, ge=0, description="published_at clamp past processed")
     lateness_horizon_s: float = Field(600.0, ge=0, description="Later items don't reopen windows")
     include_non_english: bool = Field(False, description="Count non-English items in windows")
+    detect_language: bool = Field(
+        True, description="Detect the language of items sent without one (py3langid)"
+    )
 
 
 class TrendSettings(BaseModel):
@@ -191,14 +194,28 @@ class AlertSettings(BaseModel):
     model_config = _FROZEN
 
     rules_file: Path | None = Field(None, description="YAML/JSON rules file overriding these")
-    detector: Literal["mad", "ewma"] = Field("mad", description="Spike detector")
+    detector: Literal["count", "mad", "ewma"] = Field(
+        "count", description="Spike detector: count (docs/spike-rule.md), mad or ewma"
+    )
     baseline_windows: int = Field(24, ge=2, description="K non-overlapping baseline windows")
     min_baseline_windows: int = Field(6, ge=1, description="Non-empty ones needed to fire")
     z_threshold: float = Field(3.0, gt=0, description="z at or above which a scope spikes")
     critical_z: float = Field(5.0, gt=0, description="z for severity critical")
     critical_negative_share: float = Field(0.6, ge=0, le=1, description="and its share")
     min_negative_share: float = Field(0.4, ge=0, le=1, description="Negative share to fire")
-    sigma_min: float = Field(0.05, gt=0, description="Floor of the robust scale")
+    sigma_min: float = Field(0.05, gt=0, description="Floor of the robust scale (mad, ewma)")
+    prior_strength: float = Field(
+        20.0, ge=0, description="Items of market prior in a scope's expected share (count)"
+    )
+    prior_negative_share: float = Field(
+        0.2, gt=0, lt=1, description="Expected share when no market baseline exists (count)"
+    )
+    attention_z: float = Field(
+        2.0, ge=0, description="Volume z vs the scope's own baseline needed to fire (count)"
+    )
+    negative_test: Literal["share", "volume"] = Field(
+        "share", description="Negatives vs the window's count (share) or usual volume (count)"
+    )
     min_count_market: int = Field(30, ge=1, description="Minimum window count, market")
     min_count_topic: int = Field(10, ge=1, description="Minimum window count, topic")
     min_count_ticker: int = Field(5, ge=1, description="Minimum window count, ticker")

@@ -9,7 +9,7 @@ from typing import Literal
 
 import ahocorasick
 
-from pipeline.companies import Company
+from pipeline.companies import Company, SymbolChange, symbol_at
 from schemas import NewsEvent, normalize_symbol
 
 Origin = Literal["producer", "cashtag", "name"]
@@ -67,20 +67,29 @@ def _word_edge(text: str, index: int) -> bool:
 
 
 class TickerExtractor:
-    """All mentions of one item: producer tickers first, then cashtags, then names."""
+    """All mentions of one item: producer tickers first, then cashtags, then names (a name
+    maps to the symbol valid at the item's time)."""
 
-    def __init__(self, matcher: CompanyMatcher) -> None:
+    def __init__(self, matcher: CompanyMatcher, history: Sequence[SymbolChange] = ()) -> None:
         self._matcher = matcher
+        self._history = tuple(history)
 
     def mentions(self, event: NewsEvent) -> list[Mention]:
         text = event.headline if not event.body else f"{event.headline}\n{event.body}"
         candidates: Sequence[tuple[Sequence[str], Origin]] = (
             (event.tickers, "producer"),
             (extract_cashtags(text), "cashtag"),
-            (self._matcher.find(text), "name"),
+            (self._names(text, event), "name"),
         )
         seen: dict[str, Mention] = {}
         for symbols, origin in candidates:
             for symbol in symbols:
                 seen.setdefault(symbol, Mention(symbol, origin))
         return list(seen.values())
+
+    def _names(self, text: str, event: NewsEvent) -> list[str]:
+        found = self._matcher.find(text)
+        if not self._history:
+            return found
+        return [symbol_at(s, event.published_at, self._history) for s in found]
+

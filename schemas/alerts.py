@@ -33,16 +33,21 @@ class Explanation(BaseModel):
 
     model_config = _FROZEN
 
-    detector: Literal["mad", "ewma"]
+    detector: Literal["count", "mad", "ewma"]
     value: float = Field(..., description="Negative share of the window")
     count: int
-    baseline_median: float
-    baseline_scale: float = Field(..., description="max(1.4826 MAD, sigma_min), or EWMA sd")
+    baseline_median: float = Field(..., description="Expected share (count) or baseline median")
+    baseline_scale: float = Field(
+        ..., description="Standard error of the share (count), max(1.4826 MAD, sigma_min), EWMA sd"
+    )
     baseline_windows: int = Field(..., description="Non-empty baseline windows used")
     z: float
     threshold: float
     min_count: int
     min_negative_share: float
+    evidence: dict[str, float] = Field(
+        default_factory=dict, description="Detector-specific figures (docs/spike-rule.md)"
+    )
     window_start: AwareDatetime
     window_end: AwareDatetime
     top_items: tuple[TopItem, ...] = ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -207,18 +208,24 @@ def alerts_silence(
 def backtest(
     start: Annotated[str, typer.Option("--from", help="ISO-8601 or 7d (ago)")],
     end: Annotated[str, typer.Option("--to", help="ISO-8601 or 0s (now)")] = "0s",
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON lines, one per event (docs/backtest-jsonl.md)")
+    ] = False,
+    store: Annotated[
+        bool, typer.Option("--store", help="Store the alerts (history; replaces the span's)")
+    ] = False,
 ) -> None:
-    """Replay stored classifications through the detector; prints alerts, sends nothing."""
-    from pipeline.backtest import run_backtest
+    """Replay stored classifications through the rules; prints alerts, sends nothing."""
+    from pipeline.backtest import event_line, run_backtest
+    from pipeline.history import replay_history
 
     config = settings()
-    events = run_backtest(
-        open_database(config.database), config, parse_moment(start), parse_moment(end)
-    )
+    engine = open_database(config.database)
+    span = parse_moment(start), parse_moment(end)
+    events = replay_history(engine, config, *span) if store else run_backtest(engine, config, *span)
     if as_json:
         for e in events:
-            console.print_json(json.dumps({**e.__dict__, "at": e.at.isoformat()}))
+            sys.stdout.write(json.dumps(event_line(e), ensure_ascii=False) + "\n")
         return
     _print_by_day(events)
 

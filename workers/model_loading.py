@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from pipeline.bundle import ModelBundle
 from pipeline.classify import BatchClassifier, InferenceRuntime
-from pipeline.companies import load_companies
+from pipeline.companies import load_companies, load_symbol_history
 from pipeline.errors import ConfigError
 from pipeline.metrics import ClassifierMetrics
 from pipeline.scored import ModelRecord
@@ -46,10 +46,11 @@ def ticker_extractor() -> TickerExtractor:
     """Cashtags and producer tickers always; company names when the dictionary is there."""
     try:
         companies = load_companies()
+        history = load_symbol_history()
     except (ConfigError, OSError) as e:
         log.warning("company-name matching off: %s", e)
-        companies = ()
-    return TickerExtractor(CompanyMatcher(companies))
+        companies, history = (), ()
+    return TickerExtractor(CompanyMatcher(companies), history)
 
 
 def batch_classifier(

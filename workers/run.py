@@ -27,6 +27,7 @@ COMPANIONS = (("workers.scheduler", "run_scheduler"), ("workers.notifier", "run_
 
 
 def run_all(settings: Settings, replay: Path | None, options: ReplayOptions) -> None:
+    """Run until stopped; an embedded replay without `follow` ends when the file is done."""
     stop = threading.Event()
     _on_signals(stop)
     serve_metrics(
@@ -36,7 +37,14 @@ def run_all(settings: Settings, replay: Path | None, options: ReplayOptions) -> 
     )
     if settings.kafka.embedded:
         upgrade(settings.database.url.get_secret_value())
-    threads = [_start(name, fn, settings, stop) for name, fn in _companions()]
+    if settings.kafka.embedded and replay is not None and not options.follow:
+        replay_to_history(settings, replay, options, stop)
+        return
+    replaying = settings.kafka.embedded and replay is not None
+    threads = [
+        _start(name, fn, settings, stop, event_clock=replaying and name == "workers.scheduler")
+        for name, fn in _companions()
+    ]
     try:
         if not settings.kafka.embedded:
             from workers.classifier import run_classifier
@@ -52,6 +60,26 @@ def run_all(settings: Settings, replay: Path | None, options: ReplayOptions) -> 
         stop.set()
         for thread in threads:
             thread.join(timeout=settings.classifier.drain_timeout_s)
+
+
+def replay_to_history(
+    settings: Settings, replay: Path, options: ReplayOptions, stop: threading.Event
+) -> None:
+    """Classify the file, then run the rules over the replayed span on its event clock."""
+    from pipeline.history import replay_history, stored_span
+    from pipeline.storage.db import make_engine
+    from workers.embedded import classify_stream
+
+    classify_stream(ReplaySource(replay, options), settings, stop)
+    if stop.is_set():
+        return
+    engine = make_engine(settings.database)
+    try:
+        span = stored_span(engine)
+        if span is not None:
+            replay_history(engine, settings, *span)
+    finally:
+        engine.dispose()
 
 
 def _companions() -> list[tuple[str, Callable[[Settings, threading.Event], None]]]:
@@ -71,8 +99,16 @@ def _start(
     fn: Callable[[Settings, threading.Event], None],
     settings: Settings,
     stop: threading.Event,
+    event_clock: bool = False,
 ) -> threading.Thread:
-    thread = threading.Thread(target=fn, args=(settings, stop), name=name, daemon=True)
+    """A companion thread; with `event_clock` it runs on the replay's event clock."""
+    args: tuple[object, ...] = (settings, stop)
+    if event_clock:
+        from pipeline.history import StoredEventClock
+        from pipeline.storage.db import make_engine
+
+        args = (settings, stop, StoredEventClock(make_engine(settings.database)))
+    thread = threading.Thread(target=fn, args=args, name=name, daemon=True)
     thread.start()
     return thread
 

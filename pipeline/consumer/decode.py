@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pipeline.classify import Envelope
 from pipeline.clock import Clock
 from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
+from pipeline.language import with_language
 from pipeline.metrics import ClassifierMetrics
 from pipeline.scored import Coordinates
 from pipeline.settings import EventSettings
@@ -121,6 +122,8 @@ class DecodeStep(ForwardingStep[RawRecord]):
             return dead_letter(raw, rejection, self._events, self._clock)
         except Exception as e:  # one bad message must never stop the worker
             return self._internal_failure(raw, e)
+        if self._events.detect_language:
+            event = with_language(event)
         return Envelope(event, raw.coordinates)
 
     def _internal_failure(self, raw: RawRecord, error: Exception) -> Rejected:

@@ -69,8 +69,8 @@ def test_backtest_reports_what_the_live_steps_did() -> None:
     clock = SimulatedClock(NOW)
     for n in range(24):
         if n in (1, 2):
-            for k in range(6):
-                stream.add(clock.now() - timedelta(seconds=10 * k + 1), "ACME", "negative")
+            for k in range(12):
+                stream.add(clock.now() - timedelta(seconds=5 * k + 1), "ACME", "negative")
             stream.flush()
         run_step(engine, settings, clock)
         clock.advance(timedelta(minutes=5))

@@ -1,4 +1,5 @@
-"""The spike rule of DESIGN §5, table-driven: robust z, minimums, warm-up, severity, EWMA."""
+"""The spike rules of DESIGN §5, table-driven: the count detector, robust z, minimums, warm-up,
+severity, EWMA."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 
 import pytest
 
+from pipeline.count_evidence import binomial_upper_tail, poisson_upper_tail
 from pipeline.detection import Observation, evaluate, ewma_z, robust_z
 from pipeline.rules import Rule, build_rule
 from pipeline.settings import AlertSettings
@@ -63,7 +65,7 @@ def test_mad_rule(
     kind: str, current: Observation, baseline: list[Observation], status: str, z: float,
     severity: str | None,
 ) -> None:
-    verdict = evaluate(rule(), kind, current, baseline)
+    verdict = evaluate(rule(detector="mad"), kind, current, baseline)
     assert verdict.status == status
     assert verdict.severity == severity
     if math.isnan(z):
@@ -106,9 +108,94 @@ def test_ewma_detector_fires_on_a_spike() -> None:
 
 
 def test_rule_thresholds_are_honoured() -> None:
-    strict = rule(z_threshold=4.0, critical_z=9.0, min_count={"ticker": 12})
+    strict = rule(detector="mad", z_threshold=4.0, critical_z=9.0, min_count={"ticker": 12})
     assert evaluate(strict, "ticker", Observation(12, 0.19), calm(0.0)).status == "quiet"
     assert evaluate(strict, "ticker", Observation(11, 0.9), calm(0.0)).status == "below_minimum"
     fired = evaluate(strict, "ticker", Observation(12, 0.42), calm(0.0))
     assert fired.status == "spike"
     assert fired.severity == "warning", "z 8.4 is under this rule's critical_z"
+
+
+def sparse(counts: tuple[int, ...], windows: int = 24) -> list[Observation]:
+    """A quiet scope: a few non-negative items now and then, empty windows otherwise."""
+    filled = [Observation(c, 0.0) for c in counts]
+    return [*[Observation(0, 0.0)] * (windows - len(filled)), *filled]
+
+
+MARKET = calm(0.15, count=40)
+
+
+@pytest.mark.parametrize(
+    ("current", "baseline", "prior", "status", "severity"),
+    [
+        pytest.param(Observation(5, 0.4), sparse((1, 2, 3, 1, 2, 3)), (), "quiet", None,
+                     id="sparse scope: 2 negative of 5 is not evidence"),
+        pytest.param(Observation(5, 0.4), sparse((1, 2, 3, 1, 2, 3)), MARKET, "quiet", None,
+                     id="sparse scope against the market's share: still quiet"),
+        pytest.param(Observation(5, 1.0), sparse((1, 2, 3, 1, 2, 3)), MARKET, "spike", "warning",
+                     id="sparse scope: 5 of 5 negative is"),
+        pytest.param(Observation(40, 25 / 40), calm(0.1, count=10), MARKET, "spike", "critical",
+                     id="real surge: many items, high share against a calm baseline"),
+        pytest.param(Observation(10, 0.6), calm(0.1, count=10), MARKET, "quiet", None,
+                     id="high share at the usual volume: no abnormal attention"),
+        pytest.param(Observation(40, 0.3), calm(0.25, count=10), MARKET, "quiet", None,
+                     id="volume surge at the scope's usual share"),
+        pytest.param(Observation(40, 25 / 40), [Observation(10, s) for s in (0.0, 0.6) * 12],
+                     MARKET, "quiet", None, id="a baseline that swings widely: overdispersion"),
+        pytest.param(Observation(4, 1.0), sparse((1, 1, 1, 1, 1, 1)), MARKET, "below_minimum",
+                     "warning", id="under the ticker minimum of 5"),
+        pytest.param(Observation(9, 1.0), sparse((1, 1, 1, 1, 1)), MARKET, "warming_up", None,
+                     id="five non-empty baseline windows: warming up"),
+    ],
+)
+def test_count_rule(current: Observation, baseline: list[Observation],
+                    prior: list[Observation], status: str, severity: str | None) -> None:
+    verdict = evaluate(rule(), "ticker", current, baseline, prior)
+    assert (verdict.status, verdict.severity) == (status, severity), verdict
+
+
+def test_count_rule_explains_its_evidence() -> None:
+    verdict = evaluate(rule(), "ticker", Observation(40, 25 / 40), calm(0.1, count=10), MARKET)
+    assert verdict.evidence["negative"] == 25
+    assert verdict.evidence["expected_negative"] == pytest.approx(40 * verdict.median)
+    assert verdict.median == pytest.approx((24 + 20 * 0.15) / (240 + 20)), "shrunk to the market"
+    assert verdict.z >= 5
+    assert verdict.evidence["attention_z"] >= 5
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "p", "tail"),
+    [
+        pytest.param(0, 5, 0.2, 1.0, id="at least none"),
+        pytest.param(6, 5, 0.2, 0.0, id="more than all"),
+        pytest.param(2, 5, 0.125, 1 - 0.875**5 - 5 * 0.125 * 0.875**4, id="two of five"),
+        pytest.param(5, 5, 0.5, 0.5**5, id="all of five"),
+    ],
+)
+def test_binomial_upper_tail(k: int, n: int, p: float, tail: float) -> None:
+    assert binomial_upper_tail(k, n, p) == pytest.approx(tail)
+
+
+@pytest.mark.parametrize(
+    ("n", "mean", "tail"),
+    [
+        pytest.param(0, 3.0, 1.0, id="at least none"),
+        pytest.param(1, 2.0, 1 - math.exp(-2.0), id="at least one"),
+        pytest.param(3, 1.0, 1 - math.exp(-1.0) * 2.5, id="at least three"),
+    ],
+)
+def test_poisson_upper_tail(n: int, mean: float, tail: float) -> None:
+    assert poisson_upper_tail(n, mean) == pytest.approx(tail)
+
+
+@pytest.mark.parametrize(
+    ("negative_test", "status"),
+    [
+        pytest.param("share", "quiet", id="share test: 20 % negative is near the usual share"),
+        pytest.param("volume", "spike", id="volume test: 12 negatives where 1 is usual"),
+    ],
+)
+def test_negative_test_against_share_or_volume(negative_test: str, status: str) -> None:
+    chosen = rule(negative_test=negative_test, min_negative_share=0.15)
+    verdict = evaluate(chosen, "ticker", Observation(60, 0.2), calm(0.1, count=10), MARKET)
+    assert verdict.status == status, verdict

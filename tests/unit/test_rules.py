@@ -67,7 +67,7 @@ def test_json_rules_file(tmp_path: Path) -> None:
         pytest.param({"rules": [{"name": "a", "min_count": {"sector": 3}}]},
                      "rules[0]: min_count.sector", id="unknown scope kind in min_count"),
         pytest.param({"rules": [{"name": "a", "detector": "magic"}]},
-                     "detector: Input should be 'mad' or 'ewma'", id="unknown detector"),
+                     "detector: Input should be 'count', 'mad' or 'ewma'", id="unknown detector"),
         pytest.param({"rules": [{"name": "a", "typo_field": 1}]}, "typo_field: Extra inputs",
                      id="misspelled field"),
         pytest.param({"rules": [{"name": "a"}, {"name": "a"}]}, "duplicate rule names a",

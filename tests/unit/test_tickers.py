@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.companies import Company, load_companies
+from pipeline.companies import Company, load_companies, load_symbol_history
 from pipeline.tickers import CompanyMatcher, Mention, TickerExtractor, extract_cashtags
 from tests.unit.stream_fakes import event
 
@@ -80,3 +80,34 @@ def test_bundled_dictionary_loads_into_a_matcher() -> None:
 def test_extractor_mentions(fields: dict[str, object], mentions: list[Mention]) -> None:
     extractor = TickerExtractor(CompanyMatcher(COMPANIES))
     assert extractor.mentions(event("1", **fields)) == mentions  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("headline", "published_at", "symbols"),
+    [
+        pytest.param("Facebook shares fall", "2014-05-02T15:00:00Z", ["FB"],
+                     id="Facebook in 2014 is FB"),
+        pytest.param("Facebook shares fall", "2022-06-08T23:59:00+00:00", ["FB"],
+                     id="FB until 2022-06-08"),
+        pytest.param("Facebook shares fall", "2022-06-09T00:00:00Z", ["META"],
+                     id="META from 2022-06-09"),
+        pytest.param("Google beats estimates", "2014-01-15T15:00:00Z", ["GOOG"],
+                     id="Google before the class split is GOOG"),
+        pytest.param("Google beats estimates", "2014-05-15T15:00:00Z", ["GOOGL"],
+                     id="Google's class A after 2014-04-03 is GOOGL"),
+        pytest.param("Apple and Facebook", "2014-05-02T15:00:00Z", ["AAPL", "FB"],
+                     id="unchanged symbols stay"),
+    ],
+)
+def test_a_name_maps_to_the_symbol_valid_at_the_time(
+    headline: str, published_at: str, symbols: list[str]
+) -> None:
+    extractor = TickerExtractor(CompanyMatcher(load_companies()), load_symbol_history())
+    found = extractor.mentions(event("e1", headline, published_at=published_at))
+    assert [m.symbol for m in found if m.origin == "name"] == symbols
+
+
+def test_a_cashtag_is_taken_as_written() -> None:
+    extractor = TickerExtractor(CompanyMatcher(load_companies()), load_symbol_history())
+    found = extractor.mentions(event("e1", "$META $FB", published_at="2014-05-02T15:00:00Z"))
+    assert [m.symbol for m in found] == ["META", "FB"]
