@@ -56,7 +56,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--naive-events", type=int, default=2_000)
     parser.add_argument("--latency-seconds", type=float, default=30.0)
-    parser.add_argument("--bundle", type=Path, default=None, help="default: FINSENT_MODEL__BUNDLE")
+    parser.add_argument("--bundle", type=Path, default=None, help="default: FINSENT_MODEL__BUNDLE, else the shipped model")
     parser.add_argument(
         "--checkpoint", type=Path, default=None,
         help="the bundle's training checkpoint, for the pinned naive baseline (smoke: the test"
@@ -76,7 +76,7 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     args = parse()
-    bundle = resolve_bundle(args.bundle)
+    bundle = resolve_bundle(args.bundle, args.smoke)
     args.checkpoint = resolve_checkpoint(args, bundle)
     texts = load_texts(args.texts, args.events)
     run_id = uuid.uuid4().hex[:8]
@@ -116,23 +116,36 @@ def main() -> None:
     print(f"wrote {out}")
 
 
-def resolve_bundle(path: Path | None) -> ModelBundle:
+def resolve_bundle(path: Path | None, smoke: bool = False) -> ModelBundle:
+    """--bundle or FINSENT_MODEL__BUNDLE, else what the service serves: the shipped model
+    (smoke runs check the machinery with the tiny test bundle)."""
     chosen = path or load_settings().model.bundle
     if chosen is not None:
         return ModelBundle.load(chosen)
-    from pipeline.training.testbundle import cached_test_bundle
+    if smoke:
+        from pipeline.training.testbundle import cached_test_bundle
 
-    print("no --bundle / FINSENT_MODEL__BUNDLE: using the tiny test bundle", flush=True)
-    return cached_test_bundle(default_cache_dir() / "models")
+        print("smoke: using the tiny test bundle", flush=True)
+        return cached_test_bundle(default_cache_dir() / "models")
+    from pipeline.shipped_model import shipped_bundle
+
+    bundle = shipped_bundle()
+    print(f"benchmarking the shipped model {bundle.version}", flush=True)
+    return bundle
 
 
 def resolve_checkpoint(args: argparse.Namespace, bundle: ModelBundle) -> Path | None:
-    """--checkpoint, or the tiny test bundle's own, which is kept beside it."""
+    """--checkpoint, else the torch checkpoint the bundle was exported from, when known."""
     if args.checkpoint is not None:
         return Path(args.checkpoint)
+    from bench.runtime import SHIPPED_CHECKPOINT
+    from pipeline.shipped_model import SHIPPED_DIR, read_pack
     from pipeline.training.testbundle import checkpoint_of_test_bundle
 
-    candidate = checkpoint_of_test_bundle(bundle.path)
+    if bundle.version == read_pack(SHIPPED_DIR).version:
+        candidate = SHIPPED_CHECKPOINT
+    else:
+        candidate = checkpoint_of_test_bundle(bundle.path)
     return candidate if (candidate / "checkpoint.json").is_file() else None
 
 
