@@ -56,9 +56,16 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--naive-events", type=int, default=2_000)
     parser.add_argument("--latency-seconds", type=float, default=30.0)
-    parser.add_argument("--bundle", type=Path, default=None, help="default: FINSENT_MODEL__BUNDLE, else the shipped model")
     parser.add_argument(
-        "--checkpoint", type=Path, default=None,
+        "--bundle",
+        type=Path,
+        default=None,
+        help="default: FINSENT_MODEL__BUNDLE, else the shipped model",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
         help="the bundle's training checkpoint, for the pinned naive baseline (smoke: the test"
         " bundle's)",
     )
@@ -348,9 +355,7 @@ class Phase:
         }
 
 
-def naive_scorer(
-    bundle: ModelBundle, checkpoint: Path | None
-) -> tuple[Callable[[str], Any], str]:
+def naive_scorer(bundle: ModelBundle, checkpoint: Path | None) -> tuple[Callable[[str], Any], str]:
     """bench.runtime's pinned naive baseline (needs the bundle's training checkpoint and the
     train extra); without a checkpoint, our own runtime at batch 1, labelled as such."""
     if checkpoint is not None:
