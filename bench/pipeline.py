@@ -94,6 +94,8 @@ def main() -> None:
         "events": len(texts),
         "partitions": 6,
         "workers": 1,
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "worker_settings": {k: v for k, v in os.environ.items() if k.startswith("FINSENT_")},
     }
     results["raw_runtime_items_per_s"] = raw_runtime(bundle, texts)
     print(f"raw runtime: {results['raw_runtime_items_per_s']:.0f} items/s", flush=True)
@@ -110,6 +112,7 @@ def main() -> None:
     latency = Phase(args, bundle, f"bench-{run_id}-latency")
     results.update(latency.latency(texts, rate, args.latency_seconds))
     latency.cleanup()
+    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(
         f"latency at {rate:.0f}/s: p50 {results['latency_p50_ms']} ms, "
         f"p99 {results['latency_p99_ms']} ms",
