@@ -53,6 +53,11 @@ def _identifier() -> Any:
     return identifier
 
 
+def load_detector() -> None:
+    """Loads the detector's model now (about a second; otherwise the first item pays it)."""
+    _identifier()
+
+
 def detect_language(text: str) -> str | None:
     """The ISO 639-1 code of `text`, or None when the text is too short or the answer unsure."""
     cleaned = NOISE.sub(" ", text)

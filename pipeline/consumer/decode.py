@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pipeline.classify import Envelope
 from pipeline.clock import Clock
 from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
-from pipeline.language import with_language
+from pipeline.language import load_detector, with_language
 from pipeline.metrics import ClassifierMetrics
 from pipeline.scored import Coordinates
 from pipeline.settings import EventSettings
@@ -105,6 +105,8 @@ class DecodeStep(ForwardingStep[RawRecord]):
         self._events = events
         self._clock = clock
         self._metrics = metrics
+        if events.detect_language:
+            load_detector()  # at start-up, not inside the first message's latency
 
     def submit(self, message: Message[RawRecord]) -> None:
         decoded = self._decode(message.payload)
