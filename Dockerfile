@@ -2,7 +2,7 @@
 #   CPU (default):  docker build -t finsent:latest .
 #   GPU (CUDA 13):  docker build -t finsent:gpu \
 #                     --build-arg BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04 .
-#   With training:  add --build-arg EXTRAS="[train]" (torch; needed by `finsent train`/demo)
+#   With training:  add --build-arg EXTRAS="[train]" (torch; only `finsent train`/`export` need it)
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 
