@@ -123,6 +123,9 @@ def test_sigterm_drains_in_flight_work_and_exits_0(stack: Stack, workers) -> Non
     lag = group_lag(stack)
     assert len(stored_ids(stack.db_url)) >= 1500 - lag
     second = workers(stack)
+    # The first worker may have drained everything: then only start-up is left to interrupt,
+    # and a SIGTERM during Python's imports (before any handler exists) is not the case here.
+    second.wait_for("the model serving", lambda: "serving on" in second.log(), timeout=90)
     second.wait_for("the rest", lambda: len(stored_ids(stack.db_url)) == 1500, timeout=90)
     second.wait_for("lag 0", lambda: group_lag(stack) == 0, timeout=30)
     assert second.terminate() == 0
