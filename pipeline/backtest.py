@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from pipeline.alerts import OpenAlert, advance
-from pipeline.detection import Observation, Verdict, evaluate
+from pipeline.detection import Observation, Verdict, evaluate, verdict_figures
 from pipeline.rules import Rule, load_rules
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
@@ -261,17 +261,7 @@ def _explain(
     negative = [i for i in data.items[lo:hi] if i["sentiment"] == "negative"]
     negative.sort(key=lambda i: (-i["p_negative"], i["id"]))
     return {
-        "detector": rule.detector,
-        "value": verdict.value,
-        "count": verdict.count,
-        "baseline_median": verdict.median,
-        "baseline_scale": verdict.scale,
-        "baseline_windows": verdict.baseline_windows,
-        "z": verdict.z,
-        "threshold": rule.z_threshold,
-        "min_count": rule.minimum(kind),
-        "min_negative_share": rule.min_negative_share,
-        "evidence": dict(verdict.evidence),
+        **verdict_figures(rule, kind, verdict),
         "window_start": start.isoformat(),
         "window_end": end.isoformat(),
         "top_items": [{k: v for k, v in i.items() if k != "sentiment"} for i in negative[:5]],

@@ -41,6 +41,23 @@ class Verdict:
         return self.status == "spike"
 
 
+def verdict_figures(rule: Rule, kind: str, verdict: Verdict) -> dict[str, object]:
+    """What an alert's explanation says about the rule and its verdict (live and backtest)."""
+    return {
+        "detector": rule.detector,
+        "value": verdict.value,
+        "count": verdict.count,
+        "baseline_median": verdict.median,
+        "baseline_scale": verdict.scale,
+        "baseline_windows": verdict.baseline_windows,
+        "z": verdict.z,
+        "threshold": rule.z_threshold,
+        "min_count": rule.minimum(kind),
+        "min_negative_share": rule.min_negative_share,
+        "evidence": dict(verdict.evidence),
+    }
+
+
 def robust_z(x: float, baseline: Sequence[float], sigma_min: float) -> tuple[float, float, float]:
     """(median, scale, z) with scale = max(1.4826 · MAD, sigma_min)."""
     median = statistics.median(baseline)

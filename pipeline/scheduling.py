@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from pipeline import alert_metrics
 from pipeline.alerts import ExplainFn, Judged, apply_verdicts
 from pipeline.clock import Clock
-from pipeline.detection import Observation, evaluate
+from pipeline.detection import Observation, evaluate, verdict_figures
 from pipeline.rules import Rule, load_rules
 from pipeline.settings import Settings
 from pipeline.storage.db import db_error_reason, is_postgres
@@ -229,17 +229,7 @@ def make_explainer(settings: Settings, version: str) -> ExplainFn:
         )
         return Explanation.model_validate(
             {
-                "detector": rule.detector,
-                "value": verdict.value,
-                "count": verdict.count,
-                "baseline_median": verdict.median,
-                "baseline_scale": verdict.scale,
-                "baseline_windows": verdict.baseline_windows,
-                "z": verdict.z,
-                "threshold": rule.z_threshold,
-                "min_count": rule.minimum(item.kind),
-                "min_negative_share": rule.min_negative_share,
-                "evidence": dict(verdict.evidence),
+                **verdict_figures(rule, item.kind, verdict),
                 "window_start": item.window[0],
                 "window_end": item.window[1],
                 "top_items": tops,
