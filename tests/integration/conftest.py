@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.bundle import ModelBundle
+from pipeline.storage.migrate import upgrade
+from tests.integration.worker_harness import Stack
 from tests.servers import (
     Servers,
     create_database,
@@ -57,3 +60,14 @@ def pg_url(admin_pg_url: str) -> Iterator[str]:
     name = create_database(admin_pg_url)
     yield database_url(admin_pg_url, name)
     drop_database(admin_pg_url, name)
+
+
+@pytest.fixture
+def stack(
+    kafka_bootstrap: str, unique_topic_prefix: str, pg_url: str, test_bundle: ModelBundle
+) -> Stack:
+    """Migrated database, topics and the tiny model: what a worker under test runs on."""
+    upgrade(pg_url)
+    built = Stack(kafka_bootstrap, unique_topic_prefix, pg_url, test_bundle.path)
+    built.ensure_topics()
+    return built

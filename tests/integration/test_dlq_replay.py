@@ -10,10 +10,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from pipeline.bundle import ModelBundle
-from pipeline.storage.migrate import upgrade
 from tests.integration.worker_harness import (
     CLI,
     REPO,
@@ -27,16 +23,6 @@ from tests.integration.worker_harness import (
     read_topic,
     stored_ids,
 )
-
-
-@pytest.fixture
-def stack(
-    kafka_bootstrap: str, unique_topic_prefix: str, pg_url: str, test_bundle: ModelBundle
-) -> Stack:
-    upgrade(pg_url)
-    built = Stack(kafka_bootstrap, unique_topic_prefix, pg_url, test_bundle.path)
-    built.ensure_topics()
-    return built
 
 
 def finsent(stack: Stack, *args: str) -> str:

@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from pipeline.bundle import ModelBundle
-from pipeline.storage.migrate import upgrade
 from tests.integration.worker_harness import (
     Stack,
     Worker,
@@ -27,16 +25,6 @@ from tests.integration.worker_harness import (
 PILL = "poison-pill-7f3a"
 POISON_AT = 8  # offset of the pill in partition 0
 PER_PARTITION = {0: 20, 1: 10}
-
-
-@pytest.fixture
-def stack(
-    kafka_bootstrap: str, unique_topic_prefix: str, pg_url: str, test_bundle: ModelBundle
-) -> Stack:
-    upgrade(pg_url)
-    built = Stack(kafka_bootstrap, unique_topic_prefix, pg_url, test_bundle.path)
-    built.ensure_topics()
-    return built
 
 
 @dataclass

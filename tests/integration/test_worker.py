@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.bundle import ModelBundle
-from pipeline.storage.migrate import upgrade
 from tests.integration.worker_harness import (
     CLI,
     REPO,
@@ -25,16 +23,6 @@ from tests.integration.worker_harness import (
     stored_ids,
     stream_of,
 )
-
-
-@pytest.fixture
-def stack(
-    kafka_bootstrap: str, unique_topic_prefix: str, pg_url: str, test_bundle: ModelBundle
-) -> Stack:
-    upgrade(pg_url)
-    built = Stack(kafka_bootstrap, unique_topic_prefix, pg_url, test_bundle.path)
-    built.ensure_topics()
-    return built
 
 
 @pytest.fixture
