@@ -1,7 +1,8 @@
-"""Retention: delete what is older than the configured horizon, in bounded batches.
+"""Retention and partitions ahead: keep what is younger than the configured horizons.
 
-Time-partitioned tables for classifications and windows (drop a partition instead of
-deleting rows) are a follow-up; until then batched deletes keep each transaction short.
+On PostgreSQL trend windows live in daily partitions: whole days past the horizon are
+dropped, the day that straddles it loses its older rows by batched deletes, as the other
+tables do (news items and classifications are not partitioned yet: RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -14,17 +15,28 @@ from sqlalchemy import ColumnElement, Engine, Table, delete, func, select, tuple
 
 from pipeline.settings import RetentionSettings
 from pipeline.storage.alert_tables import WebhookDeliveryRow
+from pipeline.storage.partitions import drop_partitions_before, ensure_partitions
 from pipeline.storage.tables import NewsItem
 from pipeline.storage.trend_tables import TrendStep, TrendWindow
 from pipeline.trends import as_utc
 
 BATCH_ROWS = 10_000
+# Maintenance runs hourly and every step creates its own days when missing: a week ahead
+# keeps the table lock that creating a partition takes off the steps' path.
+PARTITIONS_AHEAD = timedelta(days=7)
+
+
+def prepare_partitions(engine: Engine) -> list[str]:
+    """Window partitions from the newest stored event's day to a week past it; names created."""
+    newest = newest_event_time(engine)
+    return [] if newest is None else ensure_partitions(engine, newest, newest + PARTITIONS_AHEAD)
 
 
 def apply_retention(
     engine: Engine, settings: RetentionSettings, now: datetime, batch: int = BATCH_ROWS
 ) -> dict[str, int]:
-    """Rows removed per table; classifications and mentions go with their news items.
+    """Rows deleted per table (not those of dropped window partitions, which are logged);
+    classifications and mentions go with their news items.
 
     Horizons count back from the newest stored event when that is older than `now`: a replay
     of history keeps its data (DESIGN §5, "History").
@@ -33,6 +45,7 @@ def apply_retention(
     windows = now - timedelta(days=settings.windows_days)
     deliveries = now - timedelta(days=settings.deliveries_days)
     items = now - timedelta(days=settings.items_days)
+    drop_partitions_before(engine, windows)
     D = WebhookDeliveryRow  # noqa: N806 - a table alias
     plan: list[tuple[Any, Callable[[Table], ColumnElement[bool]]]] = [
         (TrendWindow, lambda t: t.c.window_end < windows),

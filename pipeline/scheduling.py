@@ -27,6 +27,7 @@ from pipeline.detection import Observation, evaluate, verdict_figures
 from pipeline.rules import Rule, load_rules
 from pipeline.settings import Settings
 from pipeline.storage.db import db_error_reason, is_postgres
+from pipeline.storage.partitions import ensure_partitions, forget_partitions
 from pipeline.storage.trend_tables import TrendStep
 from pipeline.trends import (
     baseline_ends,
@@ -116,6 +117,7 @@ def compute_step(
 ) -> StepOutcome | None:
     """One step in one transaction; None when another process already computed it."""
     started = time.perf_counter()
+    ensure_partitions(engine, *written_span(settings, rules, step_at))
     with engine.begin() as conn:
         if not _claim(conn, step_at, "step", clock.now()):
             return None
@@ -145,7 +147,7 @@ def _step(
     now: datetime,
 ) -> StepOutcome:
     step = timedelta(seconds=settings.trends.step_s)
-    base = baseline_ends(step_at, settings.trends.window_s, max(r.baseline_windows for r in rules))
+    base = _baseline(settings, rules, step_at)
     missing = _missing(conn, base, now)
     since = step_at - step - min(step, COMMIT_SLACK)
     touched = touched_ends(conn, settings, version, since, step_at)
@@ -162,6 +164,20 @@ def _step(
         if index == 0:
             statuses = {scope: item.verdict.status for scope, item in judged.items()}
     return StepOutcome(written, changes, statuses)
+
+
+def written_span(
+    settings: Settings, rules: Sequence[Rule], step_at: datetime
+) -> tuple[datetime, datetime]:
+    """The oldest and newest window end a step may write: its baseline windows (filled in when
+    missing) and the windows late items still reach within the lateness horizon."""
+    oldest_baseline = _baseline(settings, rules, step_at)[-1]
+    oldest_late = step_at - timedelta(seconds=settings.events.lateness_horizon_s)
+    return min(oldest_baseline, oldest_late), step_at
+
+
+def _baseline(settings: Settings, rules: Sequence[Rule], step_at: datetime) -> list[datetime]:
+    return baseline_ends(step_at, settings.trends.window_s, max(r.baseline_windows for r in rules))
 
 
 def judge(
@@ -287,6 +303,8 @@ class LeaderLock:
         except DBAPIError as e:
             self._drop()
             self._report(e)
+        if self._held and not was_held:
+            forget_partitions(self._engine)  # an earlier leader may have dropped some
         if self._held != was_held:
             log.info(
                 "scheduler leadership %s by %s (advisory lock %d)",

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select
 from pipeline import alert_metrics
 from pipeline.boundary import log_failure
 from pipeline.clock import Clock, WallClock
-from pipeline.maintenance import apply_retention
+from pipeline.maintenance import apply_retention, prepare_partitions
 from pipeline.reporting import current_model_version, publish_current_model
 from pipeline.rules import Rule, load_rules
 from pipeline.scheduling import LeaderLock, run_step
@@ -116,6 +116,7 @@ def maintain(engine: Engine, settings: Settings, lock: LeaderLock, clock: Clock)
     if not lock.ensure():
         return
     try:
+        prepare_partitions(engine)
         removed = apply_retention(engine, settings.retention, clock.now())
     except Exception as e:  # retention is retried in an hour
         log_failure(log, "maintenance failed", e)

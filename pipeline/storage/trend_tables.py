@@ -9,6 +9,7 @@ from sqlalchemy import DateTime, Float, Index, Integer, String, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
+from pipeline.storage.partitions import PARTITION_BY
 from pipeline.storage.tables import Base, ClassificationRow, NewsItem, TickerMention
 
 
@@ -32,7 +33,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class TrendWindow(Base):
-    """One sliding window (window_end - W, window_end] of one scope, keyed on event time."""
+    """One sliding window (window_end - W, window_end] of one scope, keyed on event time.
+
+    On PostgreSQL the table is partitioned by day of `window_end` (storage/partitions.py);
+    the key holds `window_end`, as every unique constraint of a partitioned table must.
+    """
 
     __tablename__ = "trend_windows"
 
@@ -51,7 +56,10 @@ class TrendWindow(Base):
     model_version: Mapped[str] = mapped_column(String(64))
     computed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index("ix_trend_windows_window_end", "window_end"),)
+    __table_args__ = (
+        Index("ix_trend_windows_window_end", "window_end"),
+        {"postgresql_partition_by": PARTITION_BY},
+    )
 
 
 class TrendStep(Base):

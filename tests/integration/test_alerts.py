@@ -142,6 +142,7 @@ def check_explanation(data: dict[str, Any], fired_at: datetime, burst: list[str]
 
 
 def test_postgres_window_statement_matches_the_portable_one(pg_url: str) -> None:
+    from pipeline.storage.partitions import ensure_partitions
     from pipeline.storage.trend_tables import TrendWindow
     from pipeline.trends import compute_windows, compute_windows_portable
 
@@ -156,6 +157,7 @@ def test_postgres_window_statement_matches_the_portable_one(pg_url: str) -> None
     stream.add(start - timedelta(minutes=2), "ACME", "negative", english=False)
     stream.flush()
     ends = [start - timedelta(hours=h) for h in range(4)] + [start + timedelta(minutes=5)]
+    ensure_partitions(engine, min(ends), max(ends))  # what a scheduler step does first
 
     def snapshot(compute: Any) -> dict[tuple[str, datetime], tuple[Any, ...]]:
         with engine.begin() as conn:
