@@ -40,10 +40,19 @@ def candidate_providers(provider: Provider) -> list[ResolvedProvider]:
     if provider != "auto":
         return [provider]
     available = set(ort.get_available_providers())
-    has_gpu = bool(glob.glob("/dev/nvidia[0-9]*"))
+    has_gpu = nvidia_device_present()
     return [
         p for p in _AUTO_ORDER if EXECUTION_PROVIDERS[p] in available and (p == "cpu" or has_gpu)
     ]
+
+
+def nvidia_device_present() -> bool:
+    """Whether this host has an NVIDIA GPU device node.
+
+    The GPU build of ONNX Runtime lists its CUDA and TensorRT providers on any host, so the
+    provider list alone cannot say whether a GPU is there.
+    """
+    return bool(glob.glob("/dev/nvidia[0-9]*"))
 
 
 def open_session(

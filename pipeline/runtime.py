@@ -89,6 +89,12 @@ class ModelRuntime:
     def max_length(self) -> int:
         return self._encoder.max_length
 
+    @property
+    def session_providers(self) -> list[str]:
+        """The providers ONNX Runtime placed the session on, best first: what really runs."""
+        providers: list[str] = self._session.get_providers()
+        return providers
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text after truncation (what a batch costs the model)."""
         return [len(ids) for ids in self._encoder.token_ids(texts)]

@@ -34,6 +34,7 @@ def runtime(test_bundle: ModelBundle) -> ModelRuntime:
 
 def test_reports_what_it_runs(runtime: ModelRuntime, test_bundle: ModelBundle) -> None:
     assert runtime.active_provider == "cpu"
+    assert runtime.session_providers == ["CPUExecutionProvider"]
     assert runtime.precision == test_bundle.manifest.serving.cpu
     assert runtime.version == test_bundle.version
     assert runtime.max_length == 64
