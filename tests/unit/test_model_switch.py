@@ -1,4 +1,5 @@
-"""Switching the current model version: a baseline of the current version only."""
+"""Switching the current model version: a baseline of the current version only, the span the
+rule reads, the switch's plan and pin."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ from sqlalchemy import Engine, create_engine, insert, select
 from sqlalchemy.pool import StaticPool
 
 from pipeline.clock import SimulatedClock
+from pipeline.model_switch import (
+    PinnedVersion,
+    plan_switch,
+    read_span_start,
+    refuse_pinned,
+)
+from pipeline.reclassify import TimeRange
+from pipeline.rules import load_rules
 from pipeline.scheduling import run_step
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.tables import Base, ClassificationRow
@@ -128,3 +137,64 @@ def test_a_step_on_a_new_version_reads_that_version_s_baseline_only(
     step = run_step(engine, settings(current_version=OTHER), clock)
 
     assert step.statuses["ticker:ACME"] == verdict
+
+
+@pytest.mark.parametrize(
+    ("step_at", "window_s", "windows", "start"),
+    [
+        pytest.param(T0, 3600, 24, T0 - 25 * HOUR, id="step on the hour"),
+        pytest.param(T0 + timedelta(minutes=20), 3600, 24, T0 - 25 * HOUR, id="mid-hour"),
+        pytest.param(
+            T0 + timedelta(minutes=5), 600, 2, T0 - timedelta(minutes=30), id="K=2, 10 min"
+        ),
+    ],
+)
+def test_the_span_a_step_reads_starts_at_its_oldest_baseline_window(
+    step_at: datetime, window_s: int, windows: int, start: datetime
+) -> None:
+    assert read_span_start(step_at, window_s, windows) == start
+
+
+@pytest.mark.parametrize(
+    ("pinned", "refused"),
+    [
+        pytest.param(None, False, id="nothing pinned"),
+        pytest.param(OTHER, False, id="the pin names the new version"),
+        pytest.param(VERSION, True, id="the pin names another version"),
+    ],
+)
+def test_a_pin_on_another_version_refuses_the_switch(pinned: str | None, refused: bool) -> None:
+    config = settings(current_version=pinned) if pinned else settings()
+    if not refused:
+        refuse_pinned(config, OTHER)
+        return
+    with pytest.raises(PinnedVersion, match=f"pins model {VERSION}: unset it to switch to {OTHER}"):
+        refuse_pinned(config, OTHER)
+
+
+def test_the_plan_counts_back_from_the_newest_stored_event_not_the_clock(
+    engine: Engine,
+) -> None:
+    calm_day(engine)
+    config = settings()
+    with engine.connect() as conn:
+        plan = plan_switch(conn, config, load_rules(config.alerts), OTHER)
+    newest = T0 - timedelta(minutes=5)
+    assert (plan.old, plan.new, plan.newest_event) == (VERSION, OTHER, newest)
+    start = T0 - 26 * HOUR  # the newest event's step lies in the hour before T0
+    assert plan.span == TimeRange(start), "open-ended: items stored meanwhile count"
+    assert plan.summary(7) == [
+        f"rescored 7 items with model {OTHER}",
+        f"span: events from {start:%Y-%m-%dT%H:%M:%S+00:00} to the newest,"
+        f" {newest:%Y-%m-%dT%H:%M:%S+00:00} (the 24 baseline windows and the current window"
+        " the spike rule reads)",
+        f"current model version: {VERSION} -> {OTHER}",
+    ]
+
+
+def test_a_switch_of_an_empty_database_rescores_nothing(engine: Engine) -> None:
+    config = settings()
+    with engine.connect() as conn:
+        plan = plan_switch(conn, config, load_rules(config.alerts), OTHER)
+    assert (plan.old, plan.span) == (None, TimeRange())
+    assert plan.summary(0)[1:] == ["span: no stored items", f"current model version: none -> {OTHER}"]

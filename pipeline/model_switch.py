@@ -1,0 +1,91 @@
+"""Switching the model version alerting follows without emptying its baselines (DESIGN §5).
+
+The current version is the first of: FINSENT_MODEL__CURRENT_VERSION (a pin, re-recorded by
+the scheduler leader every step); the version `finsent model switch` recorded (settings_kv);
+the newest registered model. A switch rescores the span the spike rule reads, counted back
+from the newest stored event, before it records the new version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, func, select
+
+from pipeline.errors import ConfigError
+from pipeline.reclassify import TimeRange
+from pipeline.reporting import as_utc, current_model_version
+from pipeline.rules import Rule
+from pipeline.settings import Settings
+from pipeline.storage.results import ITEMS
+from pipeline.trends import baseline_ends
+
+
+class PinnedVersion(ConfigError):  # noqa: N818 - named for what the user must undo
+    """FINSENT_MODEL__CURRENT_VERSION names another version: the scheduler would undo a switch."""
+
+
+def read_span_start(step_at: datetime, window_s: int, windows: int) -> datetime:
+    """Where the event times a step at `step_at` reads begin (exclusive): the start of its
+    oldest baseline window; the other baseline windows and the current one lie after it."""
+    oldest = baseline_ends(step_at, window_s, windows)[-1]
+    return oldest - timedelta(seconds=window_s)
+
+
+def baseline_windows(rules: Sequence[Rule]) -> int:
+    """K of the rule that looks furthest back: a step reads that many baseline windows."""
+    return max(rule.baseline_windows for rule in rules)
+
+
+def refuse_pinned(settings: Settings, new: str) -> None:
+    """A switch away from a pinned version would last until the scheduler's next step."""
+    pinned = settings.model.current_version
+    if pinned and pinned != new:
+        raise PinnedVersion(
+            f"FINSENT_MODEL__CURRENT_VERSION pins model {pinned}: unset it to switch to {new}"
+            " (the scheduler re-records the pinned version every step)"
+        )
+
+
+@dataclass(frozen=True)
+class SwitchPlan:
+    """What a switch to `new` rescores: items from `span.start` on (open-ended, so items
+    stored while it runs are included), counted back from the newest stored event."""
+
+    old: str | None
+    new: str
+    newest_event: datetime | None
+    baseline_windows: int
+    span: TimeRange
+
+    def summary(self, rescored: int) -> list[str]:
+        """What the switch did, for the person who ran it."""
+        span = "no stored items"
+        if self.newest_event is not None and self.span.start is not None:
+            span = (
+                f"events from {self.span.start.isoformat()} to the newest,"
+                f" {self.newest_event.isoformat()} (the {self.baseline_windows} baseline"
+                " windows and the current window the spike rule reads)"
+            )
+        return [
+            f"rescored {rescored} items with model {self.new}",
+            f"span: {span}",
+            f"current model version: {self.old or 'none'} -> {self.new}",
+        ]
+
+
+def plan_switch(
+    conn: Connection, settings: Settings, rules: Sequence[Rule], new: str
+) -> SwitchPlan:
+    """The span to rescore before `new` becomes current, and the version it replaces."""
+    windows = baseline_windows(rules)
+    newest = conn.execute(select(func.max(ITEMS.c.event_time))).scalar()
+    if newest is None:
+        span = TimeRange()
+    else:
+        newest = as_utc(newest)
+        span = TimeRange(read_span_start(newest, settings.trends.window_s, windows))
+    old = current_model_version(conn, settings.model.current_version)
+    return SwitchPlan(old, new, newest, windows, span)
