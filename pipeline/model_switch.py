@@ -8,19 +8,23 @@ from the newest stored event, before it records the new version.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 
+from pipeline import alert_metrics
 from pipeline.errors import ConfigError
 from pipeline.reclassify import TimeRange
 from pipeline.reporting import as_utc, current_model_version
 from pipeline.rules import Rule
 from pipeline.settings import Settings
-from pipeline.storage.results import ITEMS
+from pipeline.storage.results import CLASSIFICATIONS, ITEMS
 from pipeline.trends import baseline_ends
+
+log = logging.getLogger(__name__)
 
 
 class PinnedVersion(ConfigError):  # noqa: N818 - named for what the user must undo
@@ -89,3 +93,61 @@ def plan_switch(
         span = TimeRange(read_span_start(newest, settings.trends.window_s, windows))
     old = current_model_version(conn, settings.model.current_version)
     return SwitchPlan(old, new, newest, windows, span)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Items stored after `since` and the rows `version` holds for them."""
+
+    version: str
+    since: datetime
+    items: int
+    rows: int
+
+    @property
+    def gap(self) -> int:
+        return self.items - self.rows
+
+
+def coverage(conn: Connection, version: str, since: datetime) -> Coverage:
+    """Two index range counts: cheap enough for the scheduler to ask every baseline hour."""
+    items = select(func.count()).select_from(ITEMS).where(ITEMS.c.event_time > since)
+    rows = (
+        select(func.count())
+        .select_from(CLASSIFICATIONS)
+        .where(CLASSIFICATIONS.c.model_version == version, CLASSIFICATIONS.c.event_time > since)
+    )
+    found = conn.execute(items).scalar_one(), conn.execute(rows).scalar_one()
+    return Coverage(version, since, *found)
+
+
+class CoverageGuard:
+    """Warns when the current version lacks rows for items the spike rule reads: a version
+    made current without `finsent model switch`, or classifiers still on the old bundle.
+    Asked once per version and baseline hour, so a lasting gap warns hourly, not every step."""
+
+    def __init__(self) -> None:
+        self._asked: tuple[str, datetime] | None = None
+
+    def check(
+        self, engine: Engine, settings: Settings, rules: Sequence[Rule], now: datetime
+    ) -> Coverage | None:
+        """The coverage when it was due to be asked (and the warning, if it has a gap)."""
+        since = read_span_start(now, settings.trends.window_s, baseline_windows(rules))
+        with engine.connect() as conn:
+            version = current_model_version(conn, settings.model.current_version)
+            if version is None or self._asked == (version, since):
+                return None
+            found = coverage(conn, version, since)
+        self._asked = (version, since)
+        alert_metrics.UNSCORED_ITEMS.set(found.gap)
+        if found.gap > 0:
+            log.warning(
+                "model version %s lacks rows for %d of the %d items since %s that the spike"
+                " rule reads: its windows miss them (`finsent model switch` rescores them)",
+                version,
+                found.gap,
+                found.items,
+                since.isoformat(),
+            )
+        return found

@@ -10,6 +10,7 @@ B's baseline empty, and nothing fires.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,9 @@ from sqlalchemy.orm import Session
 
 from pipeline.bundle import ModelBundle
 from pipeline.clock import SimulatedClock
+from pipeline.model_switch import CoverageGuard
 from pipeline.reporting import current_model_version
+from pipeline.rules import load_rules
 from pipeline.scheduling import run_step
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.alert_tables import AlertRow
@@ -149,10 +152,17 @@ def test_switch_rescores_the_baseline_first_so_the_next_steps_fire(
     assert steps_on(scenario, scenario.settings) == ["spike", "spike"], "no warm-up"
     assert alerts(scenario.engine) == {"ticker:ACME": "firing"}
     assert baseline_versions(scenario) == {model_b}, "A's baseline windows computed again on B"
+    guard = CoverageGuard().check(
+        scenario.engine, scenario.settings, load_rules(scenario.settings.alerts),
+        scenario.start + 3 * STEP,
+    )
+    assert guard is not None
+    assert (guard.version, guard.gap) == (model_b, 0), "the span the rule reads is covered"
 
 
 def test_setting_the_version_alone_leaves_the_baseline_empty_and_nothing_fires(
-    scenario: Scenario, test_bundle: ModelBundle, tmp_path: Path
+    scenario: Scenario, test_bundle: ModelBundle, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     model_b = test_bundle.version
     surge_only = ("reclassify", "--model", str(test_bundle.path),
@@ -164,6 +174,14 @@ def test_setting_the_version_alone_leaves_the_baseline_empty_and_nothing_fires(
 
     assert steps_on(scenario, pinned) == ["warming_up", "warming_up"]
     assert alerts(scenario.engine) == {}
+    with caplog.at_level(logging.WARNING, logger="pipeline.model_switch"):
+        guard = CoverageGuard().check(
+            scenario.engine, pinned, load_rules(pinned.alerts), scenario.start + 3 * STEP
+        )
+    assert guard is not None
+    assert guard.gap == CALM_IN_SPAN
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "pipeline.model_switch"]
+    assert f"model version {model_b} lacks rows for {CALM_IN_SPAN} of the" in warning
 
 
 def test_a_pinned_other_version_refuses_the_switch_in_one_line(

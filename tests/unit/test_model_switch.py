@@ -1,8 +1,9 @@
 """Switching the current model version: a baseline of the current version only, the span the
-rule reads, the switch's plan and pin."""
+rule reads, the switch's plan and pin, and the scheduler's coverage guard."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -10,8 +11,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, insert, select
 from sqlalchemy.pool import StaticPool
 
+from pipeline import alert_metrics
 from pipeline.clock import SimulatedClock
 from pipeline.model_switch import (
+    CoverageGuard,
     PinnedVersion,
     plan_switch,
     read_span_start,
@@ -19,7 +22,7 @@ from pipeline.model_switch import (
 )
 from pipeline.reclassify import TimeRange
 from pipeline.rules import load_rules
-from pipeline.scheduling import run_step
+from pipeline.scheduling import LeaderLock, run_step
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.tables import Base, ClassificationRow
 from pipeline.storage.trend_tables import TrendWindow
@@ -198,3 +201,55 @@ def test_a_switch_of_an_empty_database_rescores_nothing(engine: Engine) -> None:
         plan = plan_switch(conn, config, load_rules(config.alerts), OTHER)
     assert (plan.old, plan.span) == (None, TimeRange())
     assert plan.summary(0)[1:] == ["span: no stored items", f"current model version: none -> {OTHER}"]
+
+
+def test_the_guard_warns_once_per_version_and_baseline_hour(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    calm_day(engine)
+    score_as(engine, OTHER, "neutral", T0 - 2 * HOUR)  # only the last two hours
+    config = settings(current_version=OTHER)
+    rules = load_rules(config.alerts)
+    guard = CoverageGuard()
+    with caplog.at_level(logging.WARNING, logger="pipeline.model_switch"):
+        first = guard.check(engine, config, rules, T0)
+        gauge = alert_metrics.SCHEDULER.get_sample_value("finsent_scheduler_unscored_items")
+        again = guard.check(engine, config, rules, T0 + timedelta(minutes=30))
+        next_hour = guard.check(engine, config, rules, T0 + HOUR)
+    assert first is not None
+    assert (first.version, first.items, first.rows, first.gap) == (OTHER, 150, 12, 138)
+    assert gauge == 138
+    assert again is None, "asked once per baseline hour"
+    assert next_hour is not None
+    assert next_hour.gap == 144 - 12, "the span moved on by an hour"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.model_switch"]
+    assert len(warnings) == 2
+    assert warnings[0].startswith(f"model version {OTHER} lacks rows for 138 of the 150 items")
+
+
+def test_the_guard_is_quiet_when_the_current_version_covers_the_span(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    calm_day(engine)
+    config = settings()
+    with caplog.at_level(logging.WARNING, logger="pipeline.model_switch"):
+        found = CoverageGuard().check(engine, config, load_rules(config.alerts), T0)
+    assert found is not None
+    assert (found.version, found.gap) == (VERSION, 0)
+    assert alert_metrics.SCHEDULER.get_sample_value("finsent_scheduler_unscored_items") == 0
+    assert not [r for r in caplog.records if r.name == "pipeline.model_switch"]
+
+
+def test_the_live_scheduler_asks_the_guard_at_its_tick(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    from workers.scheduler import tick
+
+    calm_day(engine)
+    config = settings(current_version=OTHER)
+    with caplog.at_level(logging.WARNING, logger="pipeline.model_switch"):
+        tick(engine, config, load_rules(config.alerts), LeaderLock(engine), SimulatedClock(T0),
+             CoverageGuard())
+    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.model_switch"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"model version {OTHER} lacks rows for 150 of the 150 items")
