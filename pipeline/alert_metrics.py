@@ -23,6 +23,11 @@ STEPS = Counter(
 LEADER = Gauge(
     "finsent_scheduler_leader", "1 while this process holds the scheduler lock", registry=SCHEDULER
 )
+UNSCORED_ITEMS = Gauge(
+    "finsent_scheduler_unscored_items",
+    "Items the spike rule reads that lack a row of the current model version",
+    registry=SCHEDULER,
+)
 OPEN_ALERTS = Gauge(
     "finsent_alerts_open", "Alerts pending or firing", ["state"], registry=SCHEDULER
 )

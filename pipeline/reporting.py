@@ -296,7 +296,8 @@ def current_model_version(conn: Connection, configured: str | None = None) -> st
 
 
 def publish_current_model(engine: Engine, version: str, clock: Clock) -> None:
-    """Record the configured current model version so the SQL views read the same one."""
+    """Record the current model version (settings_kv): what views, trends and alerts read
+    when none is configured (`finsent model switch`, the scheduler publishing a pin)."""
     with engine.begin() as conn:
         conn.execute(settings_kv.delete().where(settings_kv.c.key == CURRENT_MODEL_KEY))
         conn.execute(

@@ -35,6 +35,7 @@ from pipeline.trends import (
     current_model_version,
     floor_to,
     load_observations,
+    recompute_other_versions,
     scope_kind,
     top_negative_items,
     touched_ends,
@@ -153,7 +154,7 @@ def _step(
     touched = touched_ends(conn, settings, version, since, step_at)
     written = compute_windows(conn, settings, version, [*missing, *touched, step_at], now)
     current = {scope: w[step_at] for scope, w in load_observations(conn, [step_at]).items()}
-    history = BASELINES.load(conn, settings, version, base)
+    history = BASELINES.load(conn, settings, version, base, now)
     window = (step_at - timedelta(seconds=settings.trends.window_s), step_at)
     explain = make_explainer(settings, version)
     changes = 0
@@ -206,23 +207,40 @@ def judge(
 
 class BaselineCache:
     """Baseline windows end W or more before the step, past the lateness horizon, so they
-    no longer change: a long-running scheduler reads each hour's set once."""
+    no longer change: a long-running scheduler reads (and checks the version of) each hour's
+    set once."""
 
     def __init__(self, keep: int = 2) -> None:
         self._keep = keep
         self._entries: dict[tuple[Engine, str, tuple[datetime, ...]], Baseline] = {}
 
     def load(
-        self, conn: Connection, settings: Settings, version: str, ends: Sequence[datetime]
+        self,
+        conn: Connection,
+        settings: Settings,
+        version: str,
+        ends: Sequence[datetime],
+        now: datetime,
     ) -> Baseline:
         if settings.events.lateness_horizon_s >= settings.trends.window_s:
-            return load_observations(conn, ends)  # a late item could still change them
+            return _baseline_of(conn, settings, version, ends, now)  # late items change them
         key = (conn.engine, version, tuple(ends))
         if key not in self._entries:
             while len(self._entries) >= self._keep:
                 self._entries.pop(next(iter(self._entries)))
-            self._entries[key] = load_observations(conn, ends)
+            self._entries[key] = _baseline_of(conn, settings, version, ends, now)
         return self._entries[key]
+
+
+def _baseline_of(
+    conn: Connection, settings: Settings, version: str, ends: Sequence[datetime], now: datetime
+) -> Baseline:
+    """The stored baseline windows, as `version` sees them (after a model switch, the old
+    model's windows are computed again first)."""
+    redone = recompute_other_versions(conn, settings, version, ends, now)
+    if redone:
+        log.info("%d baseline windows recomputed for model version %s", len(redone), version)
+    return load_observations(conn, ends)
 
 
 Baseline = Mapping[str, Mapping[datetime, Observation]]

@@ -148,7 +148,9 @@ class ModelSettings(BaseModel):
     )
     intra_op_threads: int | None = Field(None, ge=1, description="ORT threads; unset = cores")
     current_version: str | None = Field(
-        None, description="Model version trend windows read; unset = the loaded bundle's"
+        None,
+        description="Pins the model version trends, alerts and views read; unset = the one"
+        " `finsent model switch` recorded",
     )
 
 

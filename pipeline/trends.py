@@ -21,6 +21,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    delete,
     func,
     literal,
     select,
@@ -127,6 +128,21 @@ def compute_windows_portable(
                       "now": now}
             written += conn.execute(statement, params).rowcount
     return written
+
+
+def recompute_other_versions(
+    conn: Connection, settings: Settings, version: str, ends: Sequence[datetime], now: datetime
+) -> list[datetime]:
+    """Compute again, for `version`, the windows at `ends` another model version computed (a
+    model switch leaves them behind), dropping that version's rows there: a baseline never
+    mixes two models. Returns the ends recomputed."""
+    foreign = (TrendWindow.window_end.in_(list(ends)), TrendWindow.model_version != version)
+    found = conn.execute(select(TrendWindow.window_end).where(*foreign).distinct()).scalars()
+    stale = sorted({as_utc(end) for end in found})
+    if stale:
+        conn.execute(delete(TrendWindow).where(*foreign))
+        compute_windows(conn, settings, version, stale, now)
+    return stale
 
 
 def load_observations(

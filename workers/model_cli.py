@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from workers.invocation import F, console, friendly_errors
+from workers.invocation import F, console, friendly_errors, settings
 from workers.logs import configure_logging
 
 if TYPE_CHECKING:
     from pipeline.runtime import PrecisionChoice
 
-model_app = typer.Typer(help="Model bundles: the default model, the test bundle, info.")
+model_app = typer.Typer(
+    help="Model bundles: the default model, the test bundle, info, switching the current one."
+)
 _PRECISIONS: dict[str, PrecisionChoice] = {"auto": "auto", "fp32": "fp32", "int8": "int8"}
 
 FilesArg = Annotated[
@@ -195,3 +197,40 @@ def info(
     if bundle is None:
         console.print(f"shipped model {loaded.version}, card: {SHIPPED_DIR / 'MODEL_CARD.md'}")
     console.print_json(json.dumps(loaded.manifest.model_dump(mode="json")))
+
+
+@model_app.command("switch")
+@friendly_errors
+def switch(
+    bundle: Annotated[
+        Path | None, typer.Argument(help="Bundle directory (default: the configured model)")
+    ] = None,
+) -> None:
+    """Make BUNDLE's model current: rescore what the spike rule reads, then record it.
+
+    Resumable: run again, it rescores only what still lacks a row of the model."""
+    from pipeline.clock import WallClock
+    from pipeline.model_switch import plan_switch, refuse_pinned
+    from pipeline.reporting import publish_current_model
+    from pipeline.rules import load_rules
+    from pipeline.storage.db import open_database
+    from workers.model_loading import configured_bundle, with_bundle
+    from workers.stream_cli import rescore_with_progress
+
+    config = with_bundle(settings(), bundle)
+    target = configured_bundle(config).version
+    refuse_pinned(config, target)
+    engine = open_database(config.database)
+    try:
+        with engine.connect() as conn:
+            plan = plan_switch(conn, config, load_rules(config.alerts), target)
+        if plan.old is not None and plan.old != target:
+            # Rescoring registers the new model, the fallback when nothing is recorded:
+            # record the old one, so nothing follows the new model before it covers the span.
+            publish_current_model(engine, plan.old, WallClock())
+        _, rescored = rescore_with_progress(config, engine, plan.span)
+        publish_current_model(engine, target, WallClock())
+    finally:
+        engine.dispose()
+    for line in plan.summary(rescored):
+        console.print(line, highlight=False, soft_wrap=True)

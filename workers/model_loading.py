@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -33,6 +34,14 @@ def load_runtime(settings: Settings) -> tuple[InferenceRuntime, ModelRecord]:
     )
     manifest = bundle.manifest.model_dump(mode="json")
     return runtime, ModelRecord(bundle.version, bundle.manifest.base.name, manifest)
+
+
+def with_bundle(settings: Settings, bundle: Path | None) -> Settings:
+    """The settings with `bundle` as the model to load; None keeps the configured one."""
+    if bundle is None:
+        return settings
+    model = settings.model.model_copy(update={"bundle": bundle})
+    return settings.model_copy(update={"model": model})
 
 
 def configured_bundle(settings: Settings) -> ModelBundle:

@@ -20,6 +20,7 @@ from pipeline import alert_metrics
 from pipeline.boundary import log_failure
 from pipeline.clock import Clock, WallClock
 from pipeline.maintenance import apply_retention, prepare_partitions
+from pipeline.model_switch import CoverageGuard
 from pipeline.reporting import current_model_version, publish_current_model
 from pipeline.rules import Rule, load_rules
 from pipeline.scheduling import LeaderLock, run_step
@@ -39,7 +40,8 @@ def run_scheduler(settings: Settings, stop: threading.Event, clock: Clock | None
     rules = load_rules(settings.alerts)
     lock = LeaderLock(engine)
     wall = clock or WallClock()
-    scheduler = build_scheduler(settings, lambda: tick(engine, settings, rules, lock, wall))
+    guard = CoverageGuard()
+    scheduler = build_scheduler(settings, lambda: tick(engine, settings, rules, lock, wall, guard))
     scheduler.add_job(
         lambda: maintain(engine, settings, lock, wall), IntervalTrigger(seconds=MAINTENANCE_EVERY_S)
     )
@@ -66,12 +68,18 @@ def build_scheduler(settings: Settings, job: object) -> BackgroundScheduler:
 
 
 def tick(
-    engine: Engine, settings: Settings, rules: tuple[Rule, ...], lock: LeaderLock, clock: Clock
+    engine: Engine,
+    settings: Settings,
+    rules: tuple[Rule, ...],
+    lock: LeaderLock,
+    clock: Clock,
+    guard: CoverageGuard,
 ) -> None:
     if not lock.ensure():
         return
     try:
         publish_configured_model(engine, settings, clock)
+        guard.check(engine, settings, rules, clock.now())
         report = run_step(engine, settings, clock, rules=rules, max_steps=_catch_up_limit(settings))
         _alert_gauges(engine)
     except Exception as e:  # retried at the next tick; the process stays up

@@ -20,9 +20,11 @@ from workers.invocation import console, friendly_errors, settings
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from sqlalchemy import Engine
 
     from pipeline.dlq import StoredDeadLetter
     from pipeline.dlq_replay import ReplayRecord, SqlReplayLedger
+    from pipeline.reclassify import TimeRange
 
 dlq_app = typer.Typer(help="Inspect and replay dead letters (news.dlq).", no_args_is_help=True)
 worker_app = typer.Typer(help="Long-running workers.", no_args_is_help=True)
@@ -251,15 +253,27 @@ def reclassify(
     end: Annotated[str | None, typer.Option("--to", help="Event time before (ISO or 1h)")] = None,
 ) -> None:
     """Rescore stored items with another model beside the old rows; resumable."""
-    from pipeline.reclassify import TimeRange, count_unscored, rescore_page
+    from pipeline.reclassify import TimeRange
     from pipeline.storage.db import open_database
+    from workers.model_loading import with_bundle
+
+    config = with_bundle(settings(), model)
+    engine = open_database(config.database)
+    span = TimeRange(parse_moment(start) if start else None, parse_moment(end) if end else None)
+    try:
+        version, done = rescore_with_progress(config, engine, span)
+    finally:
+        engine.dispose()
+    _console().print(f"reclassified {done} items with model {version}")
+
+
+def rescore_with_progress(config: Settings, engine: Engine, span: TimeRange) -> tuple[str, int]:
+    """Rescore the span's items lacking a row of the configured model, page by page behind a
+    progress bar (`reclassify`, `model switch`); returns the model version and items rescored."""
+    from pipeline.reclassify import count_unscored, rescore_page
     from workers.model_loading import batch_classifier, load_runtime
 
-    config = settings().model_copy(deep=True)
-    config = config.model_copy(update={"model": config.model.model_copy(update={"bundle": model})})
-    engine = open_database(config.database)
     runtime, record = load_runtime(config)
-    span = TimeRange(parse_moment(start) if start else None, parse_moment(end) if end else None)
     classifier = batch_classifier(runtime, engine, config)
     page = config.batching.max_batch_size * 4
     done = 0
@@ -270,8 +284,7 @@ def reclassify(
         while n := rescore_page(engine, classifier, record, span, datetime.now(UTC), page):
             done += n
             progress.advance(task, n)
-    engine.dispose()
-    _console().print(f"reclassified {done} items with model {record.version}")
+    return record.version, done
 
 
 @worker_app.command("classify")

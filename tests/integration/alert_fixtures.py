@@ -40,10 +40,12 @@ class Stream:
             )
 
     def add(self, when: datetime, symbol: str | None, sentiment: str, topic: str = "Markets",
-            processed: datetime | None = None, english: bool = True) -> str:
+            processed: datetime | None = None, english: bool = True,
+            headline: str | None = None) -> str:
+        """One item and its row of VERSION; `headline` for tests a real model reads."""
         self.serial += 1
         item_id = f"item-{self.serial}"
-        headline = f"{symbol or 'Market'} {sentiment} news number {self.serial}"
+        headline = headline or f"{symbol or 'Market'} {sentiment} news number {self.serial}"
         neg, neu, pos = PROBS[sentiment]
         seen = processed or when
         self.items.append({
