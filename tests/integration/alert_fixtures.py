@@ -40,14 +40,17 @@ class Stream:
             )
 
     def add(self, when: datetime, symbol: str | None, sentiment: str, topic: str = "Markets",
-            processed: datetime | None = None, english: bool = True) -> str:
+            processed: datetime | None = None, english: bool = True, relevance: float = 1.0,
+            copy_of: str | None = None) -> str:
+        """One item; `copy_of` (a fingerprint) makes it a near-duplicate from source-copies."""
         self.serial += 1
         item_id = f"item-{self.serial}"
         headline = f"{symbol or 'Market'} {sentiment} news number {self.serial}"
         neg, neu, pos = PROBS[sentiment]
         seen = processed or when
+        source = "source-copies" if copy_of else f"source-{self.serial % 4}"
         self.items.append({
-            "id": item_id, "source": f"source-{self.serial % 4}", "published_at": when,
+            "id": item_id, "source": source, "published_at": when, "fingerprint": copy_of,
             "event_time": when, "processed_at": seen, "headline": headline, "body": None,
             "url": f"https://news.example/{self.serial}", "lang": "en" if english else "de",
             "is_english": english, "content_hash": hashlib.sha256(headline.encode()).hexdigest(),
@@ -59,9 +62,8 @@ class Stream:
             "score": pos - neg, "event_time": when, "processed_at": seen,
         })
         if symbol:
-            self.mentions.append(
-                {"item_id": item_id, "symbol": symbol, "origin": "producer", "event_time": when}
-            )
+            self.mentions.append({"item_id": item_id, "symbol": symbol, "origin": "producer",
+                                  "relevance": relevance, "event_time": when})
         return headline
 
     def flush(self) -> None:
