@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from pipeline.alerts import OpenAlert, advance
-from pipeline.detection import Observation, Verdict, evaluate, verdict_figures
+from pipeline.companies import issuer_symbols
+from pipeline.detection import Observation, Verdict, evaluate, is_judged, verdict_figures
 from pipeline.rules import Rule, load_rules
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
@@ -290,6 +291,7 @@ def _verdicts(
 ) -> dict[str, Verdict]:
     width = timedelta(seconds=settings.trends.window_s)
     kinds = set(rule.scope_kinds) & set(settings.trends.scopes)
+    unlisted, issuers = settings.alerts.min_count_unlisted, issuer_symbols()
     verdicts = {}
     for scope in scopes:
         kind = scope_kind(scope)
@@ -297,7 +299,7 @@ def _verdicts(
         if kind not in kinds or data is None:
             continue
         current = data.observe(now - width, now)
-        if current.count == 0:
+        if current.count == 0 or not is_judged(scope, current, unlisted, issuers):
             continue
         history = baselines.get(scope, now, rule.baseline_windows)
         prior = baselines.get("market", now, rule.baseline_windows)

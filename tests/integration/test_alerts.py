@@ -30,7 +30,8 @@ def settings_for(url: str) -> Settings:
     return load_settings(
         database={"url": url},
         trends={"window_s": 3600, "step_s": 300},
-        alerts={"inhibit_tickers_by_market": False},
+        # the script's symbols are not in the company dictionary: judge them at any volume
+        alerts={"inhibit_tickers_by_market": False, "min_count_unlisted": 0},
         webhooks={"allow_private_targets": True, "backoff_base_s": 0.01, "backoff_max_s": 0.05},
     )
 

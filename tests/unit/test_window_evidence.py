@@ -1,5 +1,5 @@
-"""Window evidence: relevance weights ticker windows and copies of one source count once;
-live steps and backtest agree."""
+"""Window evidence: relevance weights ticker windows, copies of one source count once, and
+symbols outside the dictionary are judged only with volume; live steps and backtest agree."""
 
 from __future__ import annotations
 
@@ -228,3 +228,20 @@ def test_backtest_reports_what_the_live_steps_did_with_copies_and_spam(engine: E
     replayed = [(e.at, e.scope, e.event) for e in run_backtest(engine, config, NOW, NOW + STEP * 23)]
     assert any(scope == "ticker:AAPL" for _, scope, _ in replayed)
     assert sorted(replayed) == sorted((as_utc(at), scope, kind) for at, scope, kind in live)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "judged"),
+    [
+        pytest.param(10, False, id="out-of-dictionary symbol below threshold gives no scope"),
+        pytest.param(5, True, id="at the threshold it is judged"),
+    ],
+)
+def test_symbols_outside_the_dictionary_need_volume(
+    engine: Engine, threshold: int, judged: bool
+) -> None:
+    calm_history(engine, "AAPL")
+    calm_history(engine, "ZZZQ")  # not in the company dictionary
+    report = replay(engine, settings(min_count_unlisted=threshold), [], steps=1)[0]
+    assert report.statuses["ticker:AAPL"] == "quiet", "a dictionary symbol at the same volume"
+    assert ("ticker:ZZZQ" in report.statuses) is judged
