@@ -31,17 +31,23 @@ _PARTS = {
     ),
 }
 
-# `weighted`: each item of each window, a group of copies (one source, one fingerprint) sharing
-# the largest relevance among them, split evenly (pipeline.window_evidence).
+# `weighted`: each item of each window with its weight (pipeline.window_evidence). Only items
+# with a copy in the span (same source and fingerprint) need the window function: a group of
+# copies shares its largest relevance, split evenly. The rest weigh their relevance, unsorted.
 _TEMPLATE = """
 WITH items AS MATERIALIZED (
     SELECT c.item_id, c.event_time, c.topic, c.sentiment, c.score, n.source, n.content_hash,
-           COALESCE(n.fingerprint, n.id) AS copy_key,
+           COALESCE(n.fingerprint, n.id) AS copy_key, d.fingerprint IS NOT NULL AS copied,
            CASE WHEN c.p_negative >= c.p_neutral AND c.p_negative >= c.p_positive THEN c.p_negative
                 WHEN c.p_neutral >= c.p_positive THEN c.p_neutral
                 ELSE c.p_positive END AS confidence
     FROM classifications c
     JOIN news_items n ON n.id = c.item_id AND n.event_time > :lo AND n.event_time <= :hi
+    LEFT JOIN (
+        SELECT source, fingerprint FROM news_items
+        WHERE event_time > :lo AND event_time <= :hi AND fingerprint IS NOT NULL
+        GROUP BY source, fingerprint HAVING count(*) > 1
+    ) d ON d.source = n.source AND d.fingerprint = n.fingerprint
     WHERE c.model_version = :version AND c.event_time > :lo AND c.event_time <= :hi {english}
 ), scoped AS (
     {parts}
@@ -49,13 +55,20 @@ WITH items AS MATERIALIZED (
     SELECT e AS window_end, e - make_interval(secs => CAST(:window_s AS double precision))
            AS window_start
     FROM unnest(CAST(:ends AS timestamptz[])) AS e
-), weighted AS (
+), windowed AS NOT MATERIALIZED (
     SELECT s.scope, s.kind, e.window_end, e.window_start, s.sentiment, s.score, s.confidence,
-           s.source, s.content_hash,
-           max(s.relevance) OVER copies / count(*) OVER copies AS weight
+           s.source, s.content_hash, s.copy_key, s.copied, s.relevance
     FROM ends e
     JOIN scoped s ON s.event_time > e.window_start AND s.event_time <= e.window_end
-    WINDOW copies AS (PARTITION BY s.scope, e.window_end, s.source, s.copy_key)
+), weighted AS (
+    SELECT scope, kind, window_end, window_start, sentiment, score, confidence, source,
+           content_hash, relevance AS weight
+    FROM windowed WHERE NOT copied
+    UNION ALL
+    SELECT scope, kind, window_end, window_start, sentiment, score, confidence, source,
+           content_hash, max(relevance) OVER copies / count(*) OVER copies
+    FROM windowed WHERE copied
+    WINDOW copies AS (PARTITION BY scope, window_end, source, copy_key)
 )
 INSERT INTO trend_windows (scope, window_end, window_start, scope_kind, count, sources, negative,
     positive, negative_share, positive_share, mean_score, reprint_adjusted, evidence,
