@@ -1,7 +1,8 @@
 """Backtest: replay stored classifications through the detector on a simulated clock.
 
-Windows are counted in memory from one read of the span (lateness is ignored, as DESIGN §5
-says backtests do), and the same `evaluate` and `advance` decide. A step visits only the
+Windows are weighed in memory from one read of the span, as pipeline.window_evidence defines
+and the live SQL computes (lateness is ignored, as DESIGN §5 says backtests do), and the same
+`evaluate` and `advance` decide. A step visits only the
 scopes whose window changed, that hold an open alert or a true condition, or all active ones
 when the baseline windows roll over: the verdict of any other scope is the one it had.
 """
@@ -53,25 +54,24 @@ class BacktestEvent:
 
 @dataclass
 class Series:
-    """One scope's items in event-time order, with running negative counts for range sums and
-    what each counts for in a window (pipeline.window_evidence)."""
+    """One scope's items in event-time order and what each counts for in a window
+    (pipeline.window_evidence); observed only once complete (range sums are kept per width)."""
 
     times: list[float] = field(default_factory=list)
-    negatives: list[int] = field(default_factory=lambda: [0])
     items: list[dict[str, Any]] = field(default_factory=list)
     counted: list[Counted] = field(default_factory=list)
     _sums: dict[float, CopySums] = field(default_factory=dict, repr=False)
 
-    def window(self, start: datetime, end: datetime) -> tuple[int, int, int]:
+    def window(self, start: datetime, end: datetime) -> tuple[int, int]:
+        """The index range of the items in (start, end]."""
         lo = bisect.bisect_right(self.times, start.timestamp())
-        hi = bisect.bisect_right(self.times, end.timestamp())
-        return lo, hi, self.negatives[hi] - self.negatives[lo]
+        return lo, bisect.bisect_right(self.times, end.timestamp())
 
     def observe(self, start: datetime, end: datetime) -> Observation:
-        lo, hi, _ = self.window(start, end)
         width = (end - start).total_seconds()
-        sums = self._sums.get(width) or self._sums.setdefault(width, CopySums(self, width))
-        return evidence_observation(*sums.evidence(lo, hi))
+        if width not in self._sums:
+            self._sums[width] = CopySums(self, width)
+        return evidence_observation(*self._sums[width].evidence(*self.window(start, end)))
 
 
 class CopySums:
@@ -310,7 +310,7 @@ def _verdicts(
 def _explain(
     rule: Rule, kind: str, data: Series, verdict: Verdict, start: datetime, end: datetime
 ) -> dict[str, Any]:
-    lo, hi, _ = data.window(start, end)
+    lo, hi = data.window(start, end)
     negative = [i for i in data.items[lo:hi] if i["sentiment"] == "negative"]
     negative.sort(key=lambda i: (-i["p_negative"], i["id"]))
     return {
@@ -386,7 +386,6 @@ def _symbols(conn: Any, start: datetime, end: datetime) -> dict[str, list[tuple[
 
 def _append(series: Series, at: datetime, item: dict[str, Any], counted: Counted) -> None:
     series.times.append(at.timestamp())
-    series.negatives.append(series.negatives[-1] + int(counted.negative))
     series.items.append(item)
     series.counted.append(counted)
 

@@ -78,7 +78,6 @@ def test_backtest_series_sums_equal_grouping_every_window() -> None:
         at += rng.choice((1.0, 5.0, 30.0, 400.0))
         key = f"k{rng.randrange(25)}" if rng.random() < 0.6 else f"solo{n}"
         series.times.append(at)
-        series.negatives.append(series.negatives[-1])
         series.counted.append(Counted(key, rng.choice((1.0, 0.5, 1 / 5.5)), rng.random() < 0.4))
     for width in (60.0, 600.0, 3600.0):
         for end in [t + d for t in series.times[::7] for d in (0.0, 0.5)]:
