@@ -33,11 +33,14 @@ def bundle_version(bundle: Path) -> str:
     return str(manifest["version"])
 
 
-# What decides a stored item besides the model: decoding, language, tickers, the dictionaries.
+# What decides a stored item besides the model: decoding, language, tickers and their
+# relevance, copy fingerprints, the dictionaries.
 CLASSIFY_SOURCES = (
     "schemas/news.py",
     "pipeline/language.py",
     "pipeline/tickers.py",
+    "pipeline/relevance.py",
+    "pipeline/identity.py",
     "pipeline/companies.py",
     "pipeline/preprocessing.py",
     "pipeline/data/companies.csv",

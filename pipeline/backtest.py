@@ -1,7 +1,8 @@
 """Backtest: replay stored classifications through the detector on a simulated clock.
 
-Windows are counted in memory from one read of the span (lateness is ignored, as DESIGN §5
-says backtests do), and the same `evaluate` and `advance` decide. A step visits only the
+Windows are weighed in memory from one read of the span, as pipeline.window_evidence defines
+and the live SQL computes (lateness is ignored, as DESIGN §5 says backtests do), and the same
+`evaluate` and `advance` decide. A step visits only the
 scopes whose window changed, that hold an open alert or a true condition, or all active ones
 when the baseline windows roll over: the verdict of any other scope is the one it had.
 """
@@ -18,7 +19,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from pipeline.alerts import OpenAlert, advance
-from pipeline.detection import Observation, Verdict, evaluate, verdict_figures
+from pipeline.companies import issuer_symbols
+from pipeline.detection import Observation, Verdict, evaluate, is_judged, verdict_figures
 from pipeline.rules import Rule, load_rules
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
@@ -29,6 +31,12 @@ from pipeline.trends import (
     current_model_version,
     floor_to,
     scope_kind,
+)
+from pipeline.window_evidence import (
+    Counted,
+    copy_key,
+    evidence_observation,
+    window_evidence,
 )
 
 NOTIFIED = ("alert.firing", "alert.repeat", "alert.resolved")
@@ -46,20 +54,64 @@ class BacktestEvent:
 
 @dataclass
 class Series:
-    """One scope's items in event-time order, with running negative counts for range sums."""
+    """One scope's items in event-time order and what each counts for in a window
+    (pipeline.window_evidence); observed only once complete (range sums are kept per width)."""
 
     times: list[float] = field(default_factory=list)
-    negatives: list[int] = field(default_factory=lambda: [0])
     items: list[dict[str, Any]] = field(default_factory=list)
+    counted: list[Counted] = field(default_factory=list)
+    _sums: dict[float, CopySums] = field(default_factory=dict, repr=False)
 
-    def window(self, start: datetime, end: datetime) -> tuple[int, int, int]:
+    def window(self, start: datetime, end: datetime) -> tuple[int, int]:
+        """The index range of the items in (start, end]."""
         lo = bisect.bisect_right(self.times, start.timestamp())
-        hi = bisect.bisect_right(self.times, end.timestamp())
-        return lo, hi, self.negatives[hi] - self.negatives[lo]
+        return lo, bisect.bisect_right(self.times, end.timestamp())
 
     def observe(self, start: datetime, end: datetime) -> Observation:
-        lo, hi, negative = self.window(start, end)
-        return Observation(hi - lo, negative / (hi - lo) if hi > lo else 0.0)
+        width = (end - start).total_seconds()
+        if width not in self._sums:
+            self._sums[width] = CopySums(self, width)
+        return evidence_observation(*self._sums[width].evidence(*self.window(start, end)))
+
+
+class CopySums:
+    """Range sums of a series' evidence for windows of one width.
+
+    An item with no copy within the width of it is alone in every window: its weight adds
+    up through running sums. The others are grouped per window (`window_evidence`).
+    """
+
+    def __init__(self, series: Series, width_s: float) -> None:
+        self._counted = series.counted
+        copied = _copied_within(series.times, series.counted, width_s)
+        self._evidence, self._negative = [0.0], [0.0]
+        for item, grouped in zip(series.counted, copied, strict=True):
+            weight = 0.0 if grouped else item.relevance
+            self._evidence.append(self._evidence[-1] + weight)
+            self._negative.append(self._negative[-1] + weight * item.negative)
+        self._grouped = [i for i, grouped in enumerate(copied) if grouped]
+
+    def evidence(self, lo: int, hi: int) -> tuple[float, float]:
+        """(evidence, negative evidence) of the items lo..hi-1."""
+        first = bisect.bisect_left(self._grouped, lo)
+        last = bisect.bisect_left(self._grouped, hi)
+        copies = window_evidence(self._counted[i] for i in self._grouped[first:last])
+        return (
+            self._evidence[hi] - self._evidence[lo] + copies[0],
+            self._negative[hi] - self._negative[lo] + copies[1],
+        )
+
+
+def _copied_within(times: list[float], counted: list[Counted], width_s: float) -> list[bool]:
+    """Whether each item has a copy less than `width_s` away (so both can share a window)."""
+    copied = [False] * len(times)
+    last: dict[str, int] = {}
+    for index, (at, item) in enumerate(zip(times, counted, strict=True)):
+        previous = last.get(item.copy_key)
+        if previous is not None and at - times[previous] < width_s:
+            copied[index] = copied[previous] = True
+        last[item.copy_key] = index
+    return copied
 
 
 @dataclass
@@ -239,6 +291,7 @@ def _verdicts(
 ) -> dict[str, Verdict]:
     width = timedelta(seconds=settings.trends.window_s)
     kinds = set(rule.scope_kinds) & set(settings.trends.scopes)
+    unlisted, issuers = settings.alerts.min_count_unlisted, issuer_symbols()
     verdicts = {}
     for scope in scopes:
         kind = scope_kind(scope)
@@ -246,7 +299,7 @@ def _verdicts(
         if kind not in kinds or data is None:
             continue
         current = data.observe(now - width, now)
-        if current.count == 0:
+        if current.count == 0 or not is_judged(scope, current, unlisted, issuers):
             continue
         history = baselines.get(scope, now, rule.baseline_windows)
         prior = baselines.get("market", now, rule.baseline_windows)
@@ -257,7 +310,7 @@ def _verdicts(
 def _explain(
     rule: Rule, kind: str, data: Series, verdict: Verdict, start: datetime, end: datetime
 ) -> dict[str, Any]:
-    lo, hi, _ = data.window(start, end)
+    lo, hi = data.window(start, end)
     negative = [i for i in data.items[lo:hi] if i["sentiment"] == "negative"]
     negative.sort(key=lambda i: (-i["p_negative"], i["id"]))
     return {
@@ -288,6 +341,7 @@ def load_series(
                 n.headline,
                 n.source,
                 n.url,
+                n.fingerprint,
             )
             .join(n, n.id == c.item_id)
             .where(c.model_version == version, c.event_time > start, c.event_time <= end)
@@ -298,39 +352,42 @@ def load_series(
         rows = conn.execute(query).all()
         symbols = _symbols(conn, start, end)
     series: dict[str, Series] = defaultdict(Series)
-    for item_id, when, topic, sentiment, p_neg, score, headline, source, url in rows:
-        at = as_utc(when)
+    for row in rows:
+        at = as_utc(row.event_time)
         item = {
-            "id": item_id,
-            "headline": headline,
-            "source": source,
-            "url": url,
-            "score": score,
-            "p_negative": p_neg,
-            "sentiment": sentiment,
+            "id": row.item_id,
+            "headline": row.headline,
+            "source": row.source,
+            "url": row.url,
+            "score": row.score,
+            "p_negative": row.p_negative,
+            "sentiment": row.sentiment,
             "event_time": at.isoformat(),
         }
-        scopes = ["market", f"topic:{topic}", *(f"ticker:{s}" for s in symbols.get(item_id, ()))]
-        for scope in scopes:
-            _append(series[scope], at, sentiment == "negative", item)
+        key = copy_key(row.source, row.fingerprint, row.item_id)
+        negative = row.sentiment == "negative"
+        scopes = [("market", 1.0), (f"topic:{row.topic}", 1.0)]
+        scopes += [(f"ticker:{s}", relevance) for s, relevance in symbols.get(row.item_id, ())]
+        for scope, relevance in scopes:
+            _append(series[scope], at, item, Counted(key, relevance, negative))
     return dict(series)
 
 
-def _symbols(conn: Any, start: datetime, end: datetime) -> dict[str, list[str]]:
+def _symbols(conn: Any, start: datetime, end: datetime) -> dict[str, list[tuple[str, float]]]:
     m = TickerMention
-    found: dict[str, list[str]] = defaultdict(list)
+    found: dict[str, list[tuple[str, float]]] = defaultdict(list)
     rows = conn.execute(
-        select(m.item_id, m.symbol).where(m.event_time > start, m.event_time <= end)
+        select(m.item_id, m.symbol, m.relevance).where(m.event_time > start, m.event_time <= end)
     )
-    for item_id, symbol in rows:
-        found[item_id].append(symbol)
+    for item_id, symbol, relevance in rows:
+        found[item_id].append((symbol, relevance))
     return found
 
 
-def _append(series: Series, at: datetime, negative: bool, item: dict[str, Any]) -> None:
+def _append(series: Series, at: datetime, item: dict[str, Any], counted: Counted) -> None:
     series.times.append(at.timestamp())
-    series.negatives.append(series.negatives[-1] + int(negative))
     series.items.append(item)
+    series.counted.append(counted)
 
 
 def event_line(event: BacktestEvent) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,3 +92,11 @@ def symbol_at(symbol: str, moment: datetime, history: Sequence[SymbolChange]) ->
         if change.symbol == symbol and day < change.since:
             symbol = change.predecessor
     return symbol
+
+
+@functools.cache
+def issuer_symbols() -> frozenset[str]:
+    """The bundled dictionary's symbols and the ones they had before (FB, GOOG): the issuers
+    finsent knows. Read once per process."""
+    symbols = {c.ticker for c in load_companies()}
+    return frozenset(symbols | {change.predecessor for change in load_symbol_history()})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -56,6 +56,16 @@ def verdict_figures(rule: Rule, kind: str, verdict: Verdict) -> dict[str, object
         "min_negative_share": rule.min_negative_share,
         "evidence": dict(verdict.evidence),
     }
+
+
+def is_judged(
+    scope: str, current: Observation, unlisted_min_count: int, issuers: Collection[str]
+) -> bool:
+    """Whether a scope's window is judged at all: a ticker outside the company dictionary only
+    from `unlisted_min_count` (window evidence), since every cashtag is a scope and the rare
+    ones are mostly spam. The live scheduler and the backtest both ask here."""
+    kind, _, symbol = scope.partition(":")
+    return kind != "ticker" or symbol in issuers or current.count >= unlisted_min_count
 
 
 def robust_z(x: float, baseline: Sequence[float], sigma_min: float) -> tuple[float, float, float]:

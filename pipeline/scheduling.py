@@ -23,7 +23,8 @@ from sqlalchemy.exc import DBAPIError
 from pipeline import alert_metrics
 from pipeline.alerts import ExplainFn, Judged, apply_verdicts
 from pipeline.clock import Clock
-from pipeline.detection import Observation, evaluate, verdict_figures
+from pipeline.companies import issuer_symbols
+from pipeline.detection import Observation, evaluate, is_judged, verdict_figures
 from pipeline.rules import Rule, load_rules
 from pipeline.settings import Settings
 from pipeline.storage.db import db_error_reason, is_postgres
@@ -195,9 +196,10 @@ def judge(
     market = history.get("market", {})
     prior = [market.get(end, NO_WINDOW) for end in ends]
     judged: dict[str, Judged] = {}
+    unlisted, issuers = settings.alerts.min_count_unlisted, issuer_symbols()
     for scope, now in current.items():
         kind = scope_kind(scope)
-        if kind not in kinds:
+        if kind not in kinds or not is_judged(scope, now, unlisted, issuers):
             continue
         past = history.get(scope, {})
         baseline = [past.get(end, NO_WINDOW) for end in ends]

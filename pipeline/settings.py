@@ -221,6 +221,11 @@ class AlertSettings(BaseModel):
     min_count_market: int = Field(30, ge=1, description="Minimum window count, market")
     min_count_topic: int = Field(10, ge=1, description="Minimum window count, topic")
     min_count_ticker: int = Field(5, ge=1, description="Minimum window count, ticker")
+    min_count_unlisted: int = Field(
+        10,
+        ge=0,
+        description="Window count below which a ticker outside the dictionary is not judged",
+    )
     hold_steps: int = Field(2, ge=1, description="Steps the condition holds before firing")
     resolve_steps: int = Field(3, ge=1, description="Steps false before resolving")
     ewma_alpha: float = Field(0.3, gt=0, le=1, description="EWMA smoothing (ewma detector)")

@@ -10,6 +10,7 @@ from typing import Literal
 import ahocorasick
 
 from pipeline.companies import Company, SymbolChange, symbol_at
+from pipeline.relevance import Occurrence, Part, WrittenAs, mention_relevance
 from schemas import NewsEvent, normalize_symbol
 
 Origin = Literal["producer", "cashtag", "name"]
@@ -20,17 +21,25 @@ _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,5}(?:[.-][A-Za-z0-9]{
 
 @dataclass(frozen=True)
 class Mention:
+    """A symbol an item names, how it was found, and how much the item is about it."""
+
     symbol: str
     origin: Origin
+    relevance: float = 1.0
 
 
 def extract_cashtags(text: str) -> list[str]:
     """Normalized symbols written as `$SYM`, in order of appearance, without repeats."""
-    found: list[str] = []
+    return list(cashtag_offsets(text))
+
+
+def cashtag_offsets(text: str) -> dict[str, int]:
+    """Each cashtag's symbol and the offset of its first `$`, in order of appearance."""
+    found: dict[str, int] = {}
     for match in _CASHTAG.finditer(text):
         symbol = normalize_symbol(match.group(1))
-        if symbol is not None and symbol not in found:
-            found.append(symbol)
+        if symbol is not None:
+            found.setdefault(symbol, match.start())
     return found
 
 
@@ -52,14 +61,30 @@ class CompanyMatcher:
             self._automaton.make_automaton()
 
     def find(self, text: str) -> list[str]:
+        return list(self.offsets(text))
+
+    def offsets(self, text: str) -> dict[str, int]:
+        """Each named company's symbol and where its first name starts, in order of the
+        names' ends."""
         if self._empty:
-            return []
-        found: list[str] = []
+            return {}
+        found: dict[str, int] = {}
         for end, (length, ticker) in self._automaton.iter(text):
             start = end - length + 1
-            if _word_edge(text, start - 1) and _word_edge(text, end + 1) and ticker not in found:
-                found.append(ticker)
+            if _word_edge(text, start - 1) and _word_edge(text, end + 1):
+                found.setdefault(ticker, start)
         return found
+
+
+# One part of an item, its text, and the symbols found in it with their first offsets.
+Found = tuple[Part, str, dict[str, int]]
+
+
+def _parts(event: NewsEvent) -> list[tuple[Part, str]]:
+    parts: list[tuple[Part, str]] = [("headline", event.headline)]
+    if event.body:
+        parts.append(("body", event.body))
+    return parts
 
 
 def _word_edge(text: str, index: int) -> bool:
@@ -68,28 +93,36 @@ def _word_edge(text: str, index: int) -> bool:
 
 class TickerExtractor:
     """All mentions of one item: producer tickers first, then cashtags, then names (a name
-    maps to the symbol valid at the item's time)."""
+    maps to the symbol valid at the item's time), each with its relevance (pipeline.relevance)."""
 
     def __init__(self, matcher: CompanyMatcher, history: Sequence[SymbolChange] = ()) -> None:
         self._matcher = matcher
         self._history = tuple(history)
 
     def mentions(self, event: NewsEvent) -> list[Mention]:
-        text = event.headline if not event.body else f"{event.headline}\n{event.body}"
-        candidates: Sequence[tuple[Sequence[str], Origin]] = (
-            (event.tickers, "producer"),
-            (extract_cashtags(text), "cashtag"),
-            (self._names(text, event), "name"),
+        parts = _parts(event)
+        forms: tuple[tuple[WrittenAs, list[Found]], ...] = (
+            ("cashtag", [(part, text, cashtag_offsets(text)) for part, text in parts]),
+            ("name", [(part, text, self._names(text, event)) for part, text in parts]),
         )
-        seen: dict[str, Mention] = {}
-        for symbols, origin in candidates:
-            for symbol in symbols:
-                seen.setdefault(symbol, Mention(symbol, origin))
-        return list(seen.values())
+        origins: dict[str, Origin] = dict.fromkeys(event.tickers, "producer")
+        places: dict[str, list[Occurrence]] = {}
+        for form, found in forms:
+            for part, text, offsets in found:
+                for symbol, offset in offsets.items():
+                    origins.setdefault(symbol, form)
+                    place = Occurrence(part, offset / len(text), form)
+                    places.setdefault(symbol, []).append(place)
+        return [
+            Mention(symbol, origin, mention_relevance(places.get(symbol, ()), len(origins)))
+            for symbol, origin in origins.items()
+        ]
 
-    def _names(self, text: str, event: NewsEvent) -> list[str]:
-        found = self._matcher.find(text)
+    def _names(self, text: str, event: NewsEvent) -> dict[str, int]:
+        found = self._matcher.offsets(text)
         if not self._history:
             return found
-        return [symbol_at(s, event.published_at, self._history) for s in found]
-
+        mapped: dict[str, int] = {}
+        for symbol, offset in found.items():
+            mapped.setdefault(symbol_at(symbol, event.published_at, self._history), offset)
+        return mapped

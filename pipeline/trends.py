@@ -24,6 +24,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    literal_column,
     select,
     type_coerce,
 )
@@ -35,6 +36,7 @@ from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
 from pipeline.storage.trend_tables import TrendWindow, UtcDateTime
 from pipeline.trend_sql import WORK_MEM, window_statement
+from pipeline.window_evidence import evidence_observation
 
 C = ClassificationRow.__table__.c
 N = NewsItem.__table__.c
@@ -148,18 +150,19 @@ def recompute_other_versions(
 def load_observations(
     conn: Connection, ends: Sequence[datetime]
 ) -> dict[str, dict[datetime, Observation]]:
-    """Stored windows at `ends`, by scope then end (a step reads ~25 per scope)."""
+    """Stored windows at `ends` as the detector sees them (their evidence), by scope then end
+    (a step reads ~25 per scope)."""
     raw_end = type_coerce(T.c.window_end, DateTime(timezone=True))
     rows = conn.execute(
-        select(TrendWindow.scope, raw_end, TrendWindow.count, TrendWindow.negative_share).where(
-            TrendWindow.window_end.in_(list(ends))
-        )
+        select(
+            TrendWindow.scope, raw_end, TrendWindow.evidence, TrendWindow.negative_evidence
+        ).where(TrendWindow.window_end.in_(list(ends)))
     ).all()
     moments: dict[Any, datetime] = {}  # few distinct values: normalise each once
     found: dict[str, dict[datetime, Observation]] = {}
-    for scope, end, count, share in rows:
+    for scope, end, evidence, negative in rows:
         moment = moments.get(end) or moments.setdefault(end, as_utc(end))
-        found.setdefault(scope, {})[moment] = Observation(count, share)
+        found.setdefault(scope, {})[moment] = evidence_observation(evidence, negative)
     return found
 
 
@@ -242,38 +245,66 @@ def _item_filters(
 
 
 def _aggregate(kind: str, bounds: FromClause, english_only: bool) -> Select[Any]:
+    r = _weighted_rows(kind, bounds, english_only)
+    negative = func.sum(case((r.sentiment == "negative", 1), else_=0))
+    positive = func.sum(case((r.sentiment == "positive", 1), else_=0))
+    total = func.count()
+    return select(
+        r.scope,
+        r.window_end,
+        r.window_start,
+        literal(kind).label("scope_kind"),
+        total.label("count"),
+        func.count(func.distinct(r.source)).label("sources"),
+        negative.label("negative"),
+        positive.label("positive"),
+        (cast(negative, Float) / total).label("negative_share"),
+        (cast(positive, Float) / total).label("positive_share"),
+        (
+            func.sum(r.confidence * r.weight * r.score)
+            / func.nullif(func.sum(r.confidence * r.weight), 0)
+        ).label("mean_score"),
+        func.count(func.distinct(r.content_hash)).label("reprint_adjusted"),
+        func.sum(r.weight).label("evidence"),
+        func.coalesce(func.sum(case((r.sentiment == "negative", r.weight))), 0.0).label(
+            "negative_evidence"
+        ),
+        bindparam("version", type_=String).label("model_version"),
+        bindparam("now", type_=UtcDateTime).label("computed_at"),
+    ).group_by(r.window_end, r.window_start, r.scope)
+
+
+def _weighted_rows(kind: str, bounds: FromClause, english_only: bool) -> Any:
+    """Each item of each window with its weight: a group of copies (pipeline.window_evidence)
+    shares the largest relevance among them, split evenly."""
     confidence = case(
         (and_(C.p_negative >= C.p_neutral, C.p_negative >= C.p_positive), C.p_negative),
         (C.p_neutral >= C.p_positive, C.p_neutral),
         else_=C.p_positive,
     )
-    negative = func.sum(case((C.sentiment == "negative", 1), else_=0))
-    positive = func.sum(case((C.sentiment == "positive", 1), else_=0))
-    total = func.count()
     scope = _scope_expression(kind)
+    relevance = M.relevance if kind == "ticker" else cast(literal_column("1.0"), Float)
+    copies = (scope, bounds.c.window_end, N.source, func.coalesce(N.fingerprint, N.id))
+    weight = func.max(relevance).over(partition_by=copies) / func.count().over(
+        partition_by=copies
+    )
     in_window = and_(C.event_time > bounds.c.window_start, C.event_time <= bounds.c.window_end)
     return (
         select(
             scope.label("scope"),
             bounds.c.window_end,
             bounds.c.window_start,
-            literal(kind).label("scope_kind"),
-            total.label("count"),
-            func.count(func.distinct(N.source)).label("sources"),
-            negative.label("negative"),
-            positive.label("positive"),
-            (cast(negative, Float) / total).label("negative_share"),
-            (cast(positive, Float) / total).label("positive_share"),
-            (func.sum(confidence * C.score) / func.nullif(func.sum(confidence), 0)).label(
-                "mean_score"
-            ),
-            func.count(func.distinct(N.content_hash)).label("reprint_adjusted"),
-            bindparam("version", type_=String).label("model_version"),
-            bindparam("now", type_=UtcDateTime).label("computed_at"),
+            C.sentiment,
+            C.score,
+            confidence.label("confidence"),
+            N.source,
+            N.content_hash,
+            weight.label("weight"),
         )
         .select_from(bounds.join(_scope_source(kind), in_window))
         .where(*_item_filters(english_only, bindparam("version", type_=String)))
-        .group_by(bounds.c.window_end, bounds.c.window_start, scope)
+        .subquery("weighted")
+        .c
     )
 
 

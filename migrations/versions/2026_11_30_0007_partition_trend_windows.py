@@ -6,7 +6,7 @@ table dropped, the new one renamed, its key, index and grants made again. Downgr
 a plain table the same way. Both keep every row, under one exclusive lock.
 
 Revision ID: 0007_partition_windows
-Revises: 0005_dlq_replays
+Revises: 0006_mention_relevance
 Create Date: 2026-11-30
 """
 
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, text
 from pipeline.storage.partitions import PARTITION_BY, TABLE, create_partition_sql
 
 revision = "0007_partition_windows"
-down_revision = "0005_dlq_replays"
+down_revision = "0006_mention_relevance"
 branch_labels = None
 depends_on = None
 

@@ -31,8 +31,10 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from pipeline.errors import StorageError
+from pipeline.identity import copy_fingerprint
 from pipeline.scored import ModelRecord, ScoredItem, Scores
 from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem, TickerMention
+from pipeline.tickers import Mention
 
 ITEMS: Table = NewsItem.__table__  # type: ignore[assignment]  # declarative tables are Tables
 CLASSIFICATIONS: Table = ClassificationRow.__table__  # type: ignore[assignment]
@@ -79,7 +81,7 @@ def store_batch(engine: Engine, batch: ResultBatch, policy: TimePolicy) -> Write
     item_rows = [_item_row(i, batch.processed_at, policy) for i in items]
     times = {row["id"]: row["event_time"] for row in item_rows}
     class_rows = [_classification_row(i, batch, times[i.event.id]) for i in items]
-    mention_rows = [_mention_row(i, m.symbol, m.origin, times) for i in items for m in i.mentions]
+    mention_rows = [_mention_row(i, m, times) for i in items for m in i.mentions]
     tables = (
         (MODELS, [_model_row(batch)]),
         (ITEMS, item_rows),
@@ -227,6 +229,7 @@ def _item_row(item: ScoredItem, processed_at: datetime, policy: TimePolicy) -> d
         "lang": event.lang,
         "is_english": event.is_english,
         "content_hash": item.content_hash,
+        "fingerprint": copy_fingerprint(event),
         "reprint_of": item.reprint_of,
         "late": policy.is_late(event.published_at, processed_at),
         "warnings": list(event.warnings) or None,
@@ -256,13 +259,12 @@ def _classification_row(
     }
 
 
-def _mention_row(
-    item: ScoredItem, symbol: str, origin: str, times: dict[str, datetime]
-) -> dict[str, Any]:
+def _mention_row(item: ScoredItem, mention: Mention, times: dict[str, datetime]) -> dict[str, Any]:
     return {
         "item_id": item.event.id,
-        "symbol": symbol,
-        "origin": origin,
+        "symbol": mention.symbol,
+        "origin": mention.origin,
+        "relevance": mention.relevance,
         "event_time": times[item.event.id],
     }
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -57,6 +58,9 @@ class NewsItem(Base):
     lang: Mapped[str] = mapped_column(String(16), default="en")
     is_english: Mapped[bool] = mapped_column(Boolean, default=True)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    fingerprint: Mapped[str | None] = mapped_column(
+        String(64), doc="copy fingerprint (pipeline.identity); NULL before it was stored"
+    )
     reprint_of: Mapped[str | None] = mapped_column(ForeignKey("news_items.id", ondelete="SET NULL"))
     late: Mapped[bool] = mapped_column(Boolean, default=False, doc="arrived past the horizon")
     warnings: Mapped[list[str] | None] = mapped_column(JSON)
@@ -116,6 +120,9 @@ class TickerMention(Base):
     )
     symbol: Mapped[str] = mapped_column(String(12), primary_key=True)
     origin: Mapped[str] = mapped_column(String(16), doc="producer | cashtag | name")
+    relevance: Mapped[float] = mapped_column(
+        Float, default=1.0, server_default=text("1.0"), doc="how much the item is about it, 0-1"
+    )
     event_time: Mapped[datetime]
 
     __table_args__ = (Index("ix_ticker_mentions_symbol_time", "symbol", "event_time"),)

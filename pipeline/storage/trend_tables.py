@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Index, Integer, String, TypeDecorator
+from sqlalchemy import DateTime, Float, Index, Integer, String, TypeDecorator, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -53,6 +53,12 @@ class TrendWindow(Base):
     positive_share: Mapped[float] = mapped_column(Float)
     mean_score: Mapped[float | None] = mapped_column(Float, doc="confidence-weighted")
     reprint_adjusted: Mapped[int] = mapped_column(Integer, doc="distinct content hashes")
+    evidence: Mapped[float] = mapped_column(
+        Float, server_default=text("0"), doc="items weighted by relevance, copies once"
+    )
+    negative_evidence: Mapped[float] = mapped_column(
+        Float, server_default=text("0"), doc="the negative part of evidence"
+    )
     model_version: Mapped[str] = mapped_column(String(64))
     computed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

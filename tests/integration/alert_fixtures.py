@@ -40,16 +40,18 @@ class Stream:
             )
 
     def add(self, when: datetime, symbol: str | None, sentiment: str, topic: str = "Markets",
-            processed: datetime | None = None, english: bool = True,
-            headline: str | None = None) -> str:
-        """One item and its row of VERSION; `headline` for tests a real model reads."""
+            processed: datetime | None = None, english: bool = True, relevance: float = 1.0,
+            copy_of: str | None = None, headline: str | None = None) -> str:
+        """One item and its row of VERSION; `copy_of` (a fingerprint) makes it a near-duplicate
+        from source-copies; `headline` for tests a real model reads."""
         self.serial += 1
         item_id = f"item-{self.serial}"
         headline = headline or f"{symbol or 'Market'} {sentiment} news number {self.serial}"
         neg, neu, pos = PROBS[sentiment]
         seen = processed or when
+        source = "source-copies" if copy_of else f"source-{self.serial % 4}"
         self.items.append({
-            "id": item_id, "source": f"source-{self.serial % 4}", "published_at": when,
+            "id": item_id, "source": source, "published_at": when, "fingerprint": copy_of,
             "event_time": when, "processed_at": seen, "headline": headline, "body": None,
             "url": f"https://news.example/{self.serial}", "lang": "en" if english else "de",
             "is_english": english, "content_hash": hashlib.sha256(headline.encode()).hexdigest(),
@@ -61,9 +63,8 @@ class Stream:
             "score": pos - neg, "event_time": when, "processed_at": seen,
         })
         if symbol:
-            self.mentions.append(
-                {"item_id": item_id, "symbol": symbol, "origin": "producer", "event_time": when}
-            )
+            self.mentions.append({"item_id": item_id, "symbol": symbol, "origin": "producer",
+                                  "relevance": relevance, "event_time": when})
         return headline
 
     def flush(self) -> None:

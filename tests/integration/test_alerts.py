@@ -30,7 +30,8 @@ def settings_for(url: str) -> Settings:
     return load_settings(
         database={"url": url},
         trends={"window_s": 3600, "step_s": 300},
-        alerts={"inhibit_tickers_by_market": False},
+        # the script's symbols are not in the company dictionary: judge them at any volume
+        alerts={"inhibit_tickers_by_market": False, "min_count_unlisted": 0},
         webhooks={"allow_private_targets": True, "backoff_base_s": 0.01, "backoff_max_s": 0.05},
     )
 
@@ -155,6 +156,11 @@ def test_postgres_window_statement_matches_the_portable_one(pg_url: str) -> None
     script_baseline(stream, start)
     script_burst(stream, start + timedelta(minutes=3))
     stream.add(start - timedelta(minutes=2), "ACME", "negative", english=False)
+    for k in range(6):  # near-duplicates from one source, spam naming ACME among many
+        stream.add(start - timedelta(minutes=k + 1), "ACME", "negative", copy_of="bot-text")
+        stream.add(start - timedelta(minutes=k + 1), "NEWCO", "positive" if k % 2 else "negative",
+                   copy_of="bot-text")
+        stream.add(start - timedelta(minutes=k + 1), "ACME", "negative", relevance=1 / 5.5)
     stream.flush()
     ends = [start - timedelta(hours=h) for h in range(4)] + [start + timedelta(minutes=5)]
     ensure_partitions(engine, min(ends), max(ends))  # what a scheduler step does first
@@ -168,7 +174,7 @@ def test_postgres_window_statement_matches_the_portable_one(pg_url: str) -> None
                 (w.scope, w.window_end): (
                     w.window_start, w.scope_kind, w.count, w.sources, w.negative, w.positive,
                     w.negative_share, w.positive_share, round(w.mean_score or 0, 12),
-                    w.reprint_adjusted,
+                    w.reprint_adjusted, round(w.evidence, 12), round(w.negative_evidence, 12),
                 )
                 for w in session.scalars(select(TrendWindow))
             }
@@ -176,3 +182,7 @@ def test_postgres_window_statement_matches_the_portable_one(pg_url: str) -> None
     fast, reference = snapshot(compute_windows), snapshot(compute_windows_portable)
     assert len(reference) > 30
     assert fast == reference
+    acme = reference[("ticker:ACME", start)]
+    assert acme[-2:] == (pytest.approx(5 + 1 + 6 / 5.5), pytest.approx(1 + 6 / 5.5)), (
+        "calm ones, the copies once, the spam by relevance"
+    )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.identity import content_hash, normalize_text
+from pipeline.identity import content_hash, copy_fingerprint, normalize_text
 from tests.unit.stream_fakes import event
 
 
@@ -66,3 +66,45 @@ def test_content_hash_is_hex_sha256() -> None:
     digest = content_hash(event("1", "Apple rises"))
     assert len(digest) == 64
     int(digest, 16)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "near"),
+    [
+        pytest.param(
+            {"headline": "$AAPL down 3% http://t.co/a"},
+            {"headline": "$MSFT DOWN 4 %! https://t.co/b"},
+            True,
+            id="cashtags, numbers, case, punctuation and links vary",
+        ),
+        pytest.param(
+            {"headline": "RT @bot: Sell   now,  $GS"}, {"headline": "sell now $GS"}, True,
+            id="retweet prefix and spacing",
+        ),
+        pytest.param(
+            {"headline": "Apple rises"}, {"headline": "Apple falls"}, False, id="a word differs"
+        ),
+        pytest.param(
+            {"headline": "Apple rises", "body": "on iPhone sales"},
+            {"headline": "Apple rises"},
+            False,
+            id="body counts",
+        ),
+        pytest.param(
+            {"headline": "Crash coming $TSLA"}, {"headline": "Crash coming $BRK.B 2"}, True,
+            id="class-share cashtag",
+        ),
+    ],
+)
+def test_copy_fingerprint_equal_only_for_near_duplicates(
+    a: dict[str, str], b: dict[str, str], near: bool
+) -> None:
+    first = event("1", **a)  # type: ignore[arg-type]
+    second = event("2", **b)  # type: ignore[arg-type]
+    assert (copy_fingerprint(first) == copy_fingerprint(second)) is near
+
+
+def test_near_duplicates_need_not_be_reprints() -> None:
+    first, second = event("1", "$AAPL down 3%"), event("2", "$AAPL down 4%")
+    assert copy_fingerprint(first) == copy_fingerprint(second)
+    assert content_hash(first) != content_hash(second)

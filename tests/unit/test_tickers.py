@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.companies import Company, load_companies, load_symbol_history
-from pipeline.tickers import CompanyMatcher, Mention, TickerExtractor, extract_cashtags
+from pipeline.tickers import CompanyMatcher, TickerExtractor, extract_cashtags
 from tests.unit.stream_fakes import event
 
 COMPANIES = (
@@ -61,25 +61,57 @@ def test_bundled_dictionary_loads_into_a_matcher() -> None:
     [
         pytest.param(
             {"headline": "Apple rises, $AAPL up", "tickers": ["AAPL"]},
-            [Mention("AAPL", "producer")],
+            [("AAPL", "producer")],
             id="producer ticker wins over cashtag and name",
         ),
         pytest.param(
             {"headline": "$GS falls as Apple rises"},
-            [Mention("GS", "cashtag"), Mention("AAPL", "name")],
+            [("GS", "cashtag"), ("AAPL", "name")],
             id="cashtag then name",
         ),
         pytest.param(
             {"headline": "Markets calm", "body": "Goldman Sachs says $MSFT"},
-            [Mention("MSFT", "cashtag"), Mention("GS", "name")],
+            [("MSFT", "cashtag"), ("GS", "name")],
             id="body is searched",
         ),
         pytest.param({"headline": "U$D 25.000 donated"}, [], id="noise gives no mention"),
     ],
 )
-def test_extractor_mentions(fields: dict[str, object], mentions: list[Mention]) -> None:
+def test_extractor_mentions(fields: dict[str, object], mentions: list[tuple[str, str]]) -> None:
     extractor = TickerExtractor(CompanyMatcher(COMPANIES))
-    assert extractor.mentions(event("1", **fields)) == mentions  # type: ignore[arg-type]
+    found = extractor.mentions(event("1", **fields))  # type: ignore[arg-type]
+    assert [(m.symbol, m.origin) for m in found] == mentions
+
+
+def relevance_of(fields: dict[str, object]) -> dict[str, float]:
+    extractor = TickerExtractor(CompanyMatcher(COMPANIES))
+    found = extractor.mentions(event("1", **fields))  # type: ignore[arg-type]
+    return {m.symbol: m.relevance for m in found}
+
+
+def test_a_lone_cashtag_opening_the_headline_is_fully_relevant() -> None:
+    assert relevance_of({"headline": "$GS falls after earnings"}) == {"GS": 1.0}
+
+
+def test_relevance_falls_with_the_symbols_an_item_names() -> None:
+    spam = " ".join(f"$S{n}" for n in range(9))
+    alone = relevance_of({"headline": "$GS falls"})["GS"]
+    crowded = relevance_of({"headline": f"$GS falls {spam}"})["GS"]
+    assert crowded == pytest.approx(alone / 5.5), "10 symbols: 1 + 0.5 * 9"
+
+
+def test_relevance_falls_from_headline_to_late_body() -> None:
+    body = "Markets were calm all day. " * 8 + "Goldman Sachs declined to comment."
+    got = relevance_of({"headline": "Apple rises", "body": body})
+    headline_name = 1.0 * 0.8
+    assert got["AAPL"] == pytest.approx(headline_name / 1.5)
+    assert got["GS"] < got["AAPL"] / 2, "a name late in the body counts for little"
+
+
+def test_a_producer_ticker_found_in_the_text_is_placed_by_the_text() -> None:
+    got = relevance_of({"headline": "Markets calm", "body": "$GS said", "tickers": ["GS"]})
+    assert got == {"GS": pytest.approx(0.7)}, "first in the body"
+    assert relevance_of({"headline": "Markets calm", "tickers": ["GS"]}) == {"GS": 1.0}
 
 
 @pytest.mark.parametrize(
