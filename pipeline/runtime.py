@@ -51,8 +51,9 @@ class ModelRuntime:
     """A loaded, warmed-up model; `classify` may be called from any number of threads.
 
     `classify` takes raw text (a headline, or `build_model_input(headline, body)`) and
-    applies the bundle's preprocessing itself. `intra_op_threads` is the CPU threads it
-    uses (None = the cores this process may use).
+    applies the bundle's preprocessing itself; `classify_encoded` takes what `token_ids`
+    returned, for a caller that needed the ids first (the worker sizes its batches by them).
+    `intra_op_threads` is the CPU threads it uses (None = the cores this process may use).
     """
 
     def __init__(
@@ -89,24 +90,32 @@ class ModelRuntime:
     def max_length(self) -> int:
         return self._encoder.max_length
 
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Tokens per text after truncation (what a batch costs the model)."""
-        return [len(ids) for ids in self._encoder.token_ids(texts)]
-
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The token ids the model sees for each text (preprocessed, truncated)."""
         return self._encoder.token_ids(texts)
 
     def classify(self, texts: Sequence[str]) -> list[Prediction]:
         """One prediction per text, in input order, with calibrated probabilities."""
-        if not texts:
+        return self.classify_encoded(self.token_ids(texts))
+
+    def classify_encoded(self, ids: Sequence[Sequence[int]]) -> list[Prediction]:
+        """`classify` on ids from `token_ids`: a caller that has encoded never encodes twice."""
+        if not ids:
             return []
-        topic_logits, sentiment_logits = self.logits(texts)
+        topic_logits, sentiment_logits = self._logits(ids)
         return list(self._predictions(topic_logits, sentiment_logits))
 
     def logits(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """The raw (uncalibrated) topic and sentiment logits, one row per text in input order."""
-        ids = self._encoder.token_ids(texts)
+        return self._logits(self.token_ids(texts))
+
+    def close(self) -> None:
+        """Stops the bucket threads."""
+        self._pool.shutdown(wait=True)
+
+    def _logits(
+        self, ids: Sequence[Sequence[int]]
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         per_bucket = max(1, min(BUCKET_ITEMS, -(-len(ids) // self._workers)))
         buckets = list(_buckets(ids, per_bucket))
         batches = [self._encoder.pad([ids[i] for i in bucket]) for bucket in buckets]
@@ -120,10 +129,6 @@ class ModelRuntime:
             topic[bucket] = topic_rows
             sentiment[bucket] = sentiment_rows
         return topic, sentiment
-
-    def close(self) -> None:
-        """Stops the bucket threads."""
-        self._pool.shutdown(wait=True)
 
     def _run(self, batch: EncodedBatch) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         if self.active_provider == "cpu":

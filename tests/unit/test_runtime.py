@@ -80,10 +80,15 @@ def test_empty_input(runtime: ModelRuntime) -> None:
     assert runtime.classify([]) == []
 
 
-def test_count_tokens_truncates_to_max_length(runtime: ModelRuntime) -> None:
-    short, long = runtime.count_tokens(["Oil up", "oil " * 500])
-    assert 2 < short < 10
-    assert long == runtime.max_length
+def test_token_ids_truncate_to_max_length(runtime: ModelRuntime) -> None:
+    short, long = runtime.token_ids(["Oil up", "oil " * 500])
+    assert 2 < len(short) < 10
+    assert len(long) == runtime.max_length
+
+
+def test_classify_encoded_answers_what_classify_answers(runtime: ModelRuntime) -> None:
+    assert runtime.classify_encoded(runtime.token_ids(HEADLINES)) == runtime.classify(HEADLINES)
+    assert runtime.classify_encoded([]) == []
 
 
 def test_is_thread_safe(runtime: ModelRuntime) -> None:
