@@ -63,7 +63,8 @@ def test_obvious_words_move_the_score(runtime: ModelRuntime) -> None:
 
 def test_buckets_keep_input_order(test_bundle: ModelBundle) -> None:
     # fp32: int8 quantizes activations per batch, so its numbers depend on the batch.
-    fp32 = ModelRuntime(test_bundle, provider="cpu", precision="fp32")
+    # 2 threads: a batch runs as buckets side by side, a single text on the all-threads session.
+    fp32 = ModelRuntime(test_bundle, provider="cpu", precision="fp32", intra_op_threads=2)
     texts = [h + " x" * (i % 7) for i, h in enumerate(HEADLINES * 12)]
     assert len(texts) > 2 * BUCKET_ITEMS
     try:
