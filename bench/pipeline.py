@@ -38,8 +38,9 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from bench.measured_model import resolve_bundle, resolve_checkpoint
 from pipeline.bundle import ModelBundle
-from pipeline.settings import KafkaSettings, default_cache_dir, load_settings
+from pipeline.settings import KafkaSettings, load_settings
 from pipeline.storage.migrate import upgrade
 from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem
 from pipeline.topics import ensure_topics
@@ -84,7 +85,7 @@ def parse() -> argparse.Namespace:
 def main() -> None:
     args = parse()
     bundle = resolve_bundle(args.bundle, args.smoke)
-    args.checkpoint = resolve_checkpoint(args, bundle)
+    args.checkpoint = resolve_checkpoint(args.checkpoint, bundle)
     texts = load_texts(args.texts, args.events)
     run_id = uuid.uuid4().hex[:8]
     results: dict[str, Any] = {
@@ -124,39 +125,6 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
-
-
-def resolve_bundle(path: Path | None, smoke: bool = False) -> ModelBundle:
-    """--bundle or FINSENT_MODEL__BUNDLE, else what the service serves: the shipped model
-    (smoke runs check the machinery with the tiny test bundle)."""
-    chosen = path or load_settings().model.bundle
-    if chosen is not None:
-        return ModelBundle.load(chosen)
-    if smoke:
-        from pipeline.training.testbundle import cached_test_bundle
-
-        print("smoke: using the tiny test bundle", flush=True)
-        return cached_test_bundle(default_cache_dir() / "models")
-    from pipeline.shipped_model import shipped_bundle
-
-    bundle = shipped_bundle()
-    print(f"benchmarking the shipped model {bundle.version}", flush=True)
-    return bundle
-
-
-def resolve_checkpoint(args: argparse.Namespace, bundle: ModelBundle) -> Path | None:
-    """--checkpoint, else the torch checkpoint the bundle was exported from, when known."""
-    if args.checkpoint is not None:
-        return Path(args.checkpoint)
-    from bench.runtime import SHIPPED_CHECKPOINT
-    from pipeline.shipped_model import SHIPPED_DIR, read_pack
-    from pipeline.training.testbundle import checkpoint_of_test_bundle
-
-    if bundle.version == read_pack(SHIPPED_DIR).version:
-        candidate = SHIPPED_CHECKPOINT
-    else:
-        candidate = checkpoint_of_test_bundle(bundle.path)
-    return candidate if (candidate / "checkpoint.json").is_file() else None
 
 
 def load_texts(path: Path, count: int) -> list[dict[str, Any]]:

@@ -28,9 +28,9 @@ class InferenceRuntime(Protocol):
     @property
     def version(self) -> str: ...
 
-    def classify(self, texts: Sequence[str]) -> Sequence[PredictionLike]: ...
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]: ...
 
-    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+    def classify_encoded(self, ids: Sequence[Sequence[int]]) -> Sequence[PredictionLike]: ...
 
 
 # content hash → (first item id, its scores); may raise StorageError.
@@ -39,10 +39,15 @@ OriginalLookup = Callable[[Sequence[str]], dict[str, tuple[str, Scores]]]
 
 @dataclass(frozen=True)
 class Envelope:
-    """A valid event and where it came from."""
+    """A valid event and where it came from.
+
+    `token_ids` are the runtime's ids for `text`, set where they were first needed (the
+    worker's batcher) so that nothing tokenizes the text again; None means not yet encoded.
+    """
 
     event: NewsEvent
     coordinates: Coordinates = field(default_factory=Coordinates)
+    token_ids: tuple[int, ...] | None = None
 
     @property
     def text(self) -> str:
@@ -146,9 +151,15 @@ class BatchClassifier:
                 first[key] = envelope
         if not first:
             return 0
-        predictions = self.runtime.classify([envelope.text for envelope in first.values()])
+        predictions = self.runtime.classify_encoded(self._token_ids(list(first.values())))
         for (key, envelope), prediction in zip(first.items(), predictions, strict=True):
             entry = (envelope.event.id, Scores.of(prediction))
             known[key] = entry
             self.cache.put(key, entry)
         return len(first)
+
+    def _token_ids(self, envelopes: Sequence[Envelope]) -> list[Sequence[int]]:
+        """The envelopes' own ids; only those that arrived without them are encoded here."""
+        unencoded = [e.text for e in envelopes if e.token_ids is None]
+        encoded = iter(self.runtime.token_ids(unencoded) if unencoded else [])
+        return [e.token_ids if e.token_ids is not None else next(encoded) for e in envelopes]

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -51,8 +53,9 @@ class ModelRuntime:
     """A loaded, warmed-up model; `classify` may be called from any number of threads.
 
     `classify` takes raw text (a headline, or `build_model_input(headline, body)`) and
-    applies the bundle's preprocessing itself. `intra_op_threads` is the CPU threads it
-    uses (None = the cores this process may use).
+    applies the bundle's preprocessing itself; `classify_encoded` takes what `token_ids`
+    returned, for a caller that needed the ids first (the worker sizes its batches by them).
+    `intra_op_threads` is the CPU threads it uses (None = the cores this process may use).
     """
 
     def __init__(
@@ -75,8 +78,12 @@ class ModelRuntime:
             task: bundle.temperature(self.precision, task) for task in ("topic", "sentiment")
         }
         # On CPU each bucket runs single-threaded and `threads` buckets run side by side:
-        # measured faster on 2 cores than one bucket at a time over 2 ORT threads.
+        # measured faster on 2 cores than one bucket at a time over 2 ORT threads. A call that
+        # is a single bucket (batch 1) would leave the other cores idle: it runs on all of them.
         self._workers = threads if self.active_provider == "cpu" else 1
+        self._single_bucket_session = (
+            self._session if self._workers == 1 else _cpu_session(bundle, self.precision, threads)
+        )
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="finsent-ort")
         self.classify(["warm-up: shares rise after earnings beat", "warm up"])
         log.info("model %s loaded on %s (%s)", self.version, self.active_provider, self.precision)
@@ -95,31 +102,39 @@ class ModelRuntime:
         providers: list[str] = self._session.get_providers()
         return providers
 
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Tokens per text after truncation (what a batch costs the model)."""
-        return [len(ids) for ids in self._encoder.token_ids(texts)]
-
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The token ids the model sees for each text (preprocessed, truncated)."""
         return self._encoder.token_ids(texts)
 
     def classify(self, texts: Sequence[str]) -> list[Prediction]:
         """One prediction per text, in input order, with calibrated probabilities."""
-        if not texts:
+        return self.classify_encoded(self.token_ids(texts))
+
+    def classify_encoded(self, ids: Sequence[Sequence[int]]) -> list[Prediction]:
+        """`classify` on ids from `token_ids`: a caller that has encoded never encodes twice."""
+        if not ids:
             return []
-        topic_logits, sentiment_logits = self.logits(texts)
+        topic_logits, sentiment_logits = self._logits(ids)
         return list(self._predictions(topic_logits, sentiment_logits))
 
     def logits(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """The raw (uncalibrated) topic and sentiment logits, one row per text in input order."""
-        ids = self._encoder.token_ids(texts)
+        return self._logits(self.token_ids(texts))
+
+    def close(self) -> None:
+        """Stops the bucket threads."""
+        self._pool.shutdown(wait=True)
+
+    def _logits(
+        self, ids: Sequence[Sequence[int]]
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         per_bucket = max(1, min(BUCKET_ITEMS, -(-len(ids) // self._workers)))
         buckets = list(_buckets(ids, per_bucket))
         batches = [self._encoder.pad([ids[i] for i in bucket]) for bucket in buckets]
         if len(batches) == 1:
-            outputs = [self._run(batches[0])]
+            outputs = [self._run(self._single_bucket_session, batches[0])]
         else:
-            outputs = list(self._pool.map(self._run, batches))
+            outputs = list(self._pool.map(partial(self._run, self._session), batches))
         topic = np.empty((len(ids), len(self._topics)), dtype=np.float32)
         sentiment = np.empty((len(ids), len(self._sentiments)), dtype=np.float32)
         for bucket, (topic_rows, sentiment_rows) in zip(buckets, outputs, strict=True):
@@ -127,20 +142,18 @@ class ModelRuntime:
             sentiment[bucket] = sentiment_rows
         return topic, sentiment
 
-    def close(self) -> None:
-        """Stops the bucket threads."""
-        self._pool.shutdown(wait=True)
-
-    def _run(self, batch: EncodedBatch) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    def _run(
+        self, session: ort.InferenceSession, batch: EncodedBatch
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         if self.active_provider == "cpu":
-            topic, sentiment = self._session.run(OUTPUTS, batch.feed())
+            topic, sentiment = session.run(OUTPUTS, batch.feed())
             return np.asarray(topic), np.asarray(sentiment)
-        binding = self._session.io_binding()
+        binding = session.io_binding()
         for name, value in batch.feed().items():
             binding.bind_cpu_input(name, value)
         for name in OUTPUTS:
             binding.bind_output(name)
-        self._session.run_with_iobinding(binding)
+        session.run_with_iobinding(binding)
         topic, sentiment = binding.copy_outputs_to_cpu()
         return np.asarray(topic), np.asarray(sentiment)
 
@@ -175,7 +188,7 @@ class ModelRuntime:
 def _start(
     bundle: ModelBundle, provider: Provider, precision: PrecisionChoice, threads: int
 ) -> tuple[ort.InferenceSession, ResolvedProvider, Precision]:
-    cache = default_cache_dir() / "models" / "engines" / bundle.version
+    cache = _engine_cache(bundle)
     for candidate in candidate_providers(provider):
         chosen = _precision_for(bundle, candidate, precision)
         if chosen is None and provider != "auto":
@@ -194,6 +207,22 @@ def _start(
                 f"(it fell back to {ort.get_available_providers()[-1]}); refusing to run on CPU"
             )
     raise ModelError(f"no provider could run {bundle.path} with precision {precision}")
+
+
+def _cpu_session(bundle: ModelBundle, precision: Precision, threads: int) -> ort.InferenceSession:
+    session = open_session(
+        SessionPlan("cpu", bundle.file(precision)),
+        threads,
+        quiet=False,
+        cache_dir=_engine_cache(bundle),
+    )
+    if session is None:
+        raise ModelError(f"ONNX Runtime did not open {bundle.path} ({precision}) on the CPU")
+    return session
+
+
+def _engine_cache(bundle: ModelBundle) -> Path:
+    return default_cache_dir() / "models" / "engines" / bundle.version
 
 
 def _precision_for(

@@ -1,14 +1,15 @@
 """The batching step: feeds the micro-batcher and hands closed batches on in order.
 
-Dead letters ride in the batch stream at zero tokens, so a batch's offsets never run
-ahead of a message that is still in an earlier, unfinished batch.
+Each text is tokenized here, once: its ids size the batch and then travel in its envelope
+to the runtime. Dead letters ride in the batch stream at zero tokens, so a batch's offsets
+never run ahead of a message that is still in an earlier, unfinished batch.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipeline.batching import Batcher, BatchLimits
 from pipeline.classify import Envelope
@@ -31,34 +32,34 @@ class BatchStep(ProcessingStep[Envelope | Parked]):
         self,
         next_step: ProcessingStep[WorkBatch],
         limits: BatchLimits,
-        count_tokens: Callable[[Sequence[str]], list[int]],
+        token_ids: Callable[[Sequence[str]], list[list[int]]],
         monotonic: Callable[[], float],
         metrics: ClassifierMetrics,
     ) -> None:
         self._next = next_step
         self._limits = limits
-        self._count_tokens = count_tokens
+        self._token_ids = token_ids
         self._batcher: Batcher[Message[Envelope | Parked]] = Batcher(limits, monotonic)
-        self._uncounted: list[Message[Envelope | Parked]] = []
+        self._unencoded: list[Message[Envelope | Parked]] = []
         self._held: Message[WorkBatch] | None = None
         self._metrics = metrics
 
     def submit(self, message: Message[Envelope | Parked]) -> None:
-        waiting = len(self._batcher) + len(self._uncounted)
+        waiting = len(self._batcher) + len(self._unencoded)
         if self._held is not None and waiting >= self._limits.max_size:
             raise MessageRejected("the inference stage is full")
-        self._uncounted.append(message)
-        if len(self._uncounted) >= self._limits.max_size:
-            self._count()
+        self._unencoded.append(message)
+        if len(self._unencoded) >= self._limits.max_size:
+            self._encode()
 
     def poll(self) -> None:
-        self._count()
+        self._encode()
         self._forward(self._batcher.take)
         self._next.poll()
 
     def join(self, timeout: float | None = None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._count()
+        self._encode()
         while self._held is not None or len(self._batcher):
             if not self._forward(self._batcher.flush):
                 self._next.poll()
@@ -72,19 +73,22 @@ class BatchStep(ProcessingStep[Envelope | Parked]):
 
     def terminate(self) -> None:
         self._batcher.clear()
-        self._uncounted.clear()
+        self._unencoded.clear()
         self._held = None
         self._next.terminate()
 
-    def _count(self) -> None:
-        if not self._uncounted:
+    def _encode(self) -> None:
+        if not self._unencoded:
             return
-        texts = [m.payload.text for m in self._uncounted if isinstance(m.payload, Envelope)]
-        tokens = iter(self._count_tokens(texts))
-        for message in self._uncounted:
-            cost = next(tokens) if isinstance(message.payload, Envelope) else 0
-            self._batcher.add(message, cost)
-        self._uncounted.clear()
+        texts = [m.payload.text for m in self._unencoded if isinstance(m.payload, Envelope)]
+        encoded = iter(self._token_ids(texts))
+        for message in self._unencoded:
+            if isinstance(message.payload, Envelope):
+                ids = tuple(next(encoded))
+                self._batcher.add(_carrying(message, message.payload, ids), len(ids))
+            else:
+                self._batcher.add(message, 0)
+        self._unencoded.clear()
 
     def _forward(self, take: Callable[[], list[Message[Envelope | Parked]] | None]) -> bool:
         """Hand closed batches on; False when the next step rejected one."""
@@ -101,6 +105,12 @@ class BatchStep(ProcessingStep[Envelope | Parked]):
             self._metrics.batch_size.observe(len(self._held.payload))
             self._metrics.in_flight.inc()
             self._held = None
+
+
+def _carrying(
+    message: Message[Envelope | Parked], envelope: Envelope, ids: tuple[int, ...]
+) -> Message[Envelope | Parked]:
+    return Message(replace(envelope, token_ids=ids), message.committable)
 
 
 def _as_batch(messages: list[Message[Envelope | Parked]]) -> Message[WorkBatch]:

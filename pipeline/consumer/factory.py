@@ -108,7 +108,7 @@ def build_chain(deps: ChainDeps, committer: Committer) -> Chain:
     batch = BatchStep(
         infer,
         BatchLimits.from_settings(settings.batching),
-        deps.classifier.runtime.count_tokens,
+        deps.classifier.runtime.token_ids,
         deps.clock.monotonic,
         metrics,
     )

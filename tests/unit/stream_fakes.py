@@ -27,7 +27,10 @@ class FakePrediction:
 
 
 class FakeRuntime:
-    """Scores by keyword ("falls" is negative, "rises" positive); counts texts it scores."""
+    """Scores by keyword ("falls" is negative, "rises" positive); records the texts it scores.
+
+    Its tokenizer is one id per character (the code point), so scoring can read the text back.
+    """
 
     version = "fake-model-v1"
     active_provider = "cpu"
@@ -39,12 +42,17 @@ class FakeRuntime:
     def scored(self) -> int:
         return sum(len(c) for c in self.calls)
 
-    def classify(self, texts: Sequence[str]) -> list[FakePrediction]:
-        self.calls.append(list(texts))
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return [[ord(c) for c in t] for t in texts]
+
+    def classify_encoded(self, ids: Sequence[Sequence[int]]) -> list[FakePrediction]:
+        texts = [self.text_of(row) for row in ids]
+        self.calls.append(texts)
         return [self._one(t) for t in texts]
 
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [min(64, len(t.split()) + 2) for t in texts]
+    @staticmethod
+    def text_of(ids: Sequence[int]) -> str:
+        return "".join(chr(i) for i in ids)
 
     def _one(self, text: str) -> FakePrediction:
         if "falls" in text:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
 
-from pipeline.classify import BatchClassifier
+from pipeline.bundle import ModelBundle
+from pipeline.classify import BatchClassifier, InferenceRuntime
 from pipeline.clock import WallClock
 from pipeline.companies import Company
 from pipeline.consumer.commit import Committer
@@ -19,12 +21,14 @@ from pipeline.consumer.dead_letters import DeadLetterError
 from pipeline.consumer.decode import RawRecord, Rejected
 from pipeline.consumer.factory import Chain, ChainDeps, build_chain
 from pipeline.consumer.steps import Message, MessageRejected, Partition
+from pipeline.encoding import TextEncoder
 from pipeline.errors import StorageError
 from pipeline.metrics import ClassifierMetrics
+from pipeline.runtime import ModelRuntime
 from pipeline.scored import Coordinates, ModelRecord
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import results
-from pipeline.storage.results import ITEMS
+from pipeline.storage.results import CLASSIFICATIONS, ITEMS
 from pipeline.tickers import CompanyMatcher, TickerExtractor
 from tests.unit.stream_fakes import T0, FakeRuntime, sqlite_memory_engine
 
@@ -84,8 +88,9 @@ def make_chain(
     sink: FakeSink,
     on_commit: Callable[[Mapping[Partition, int]], None],
     config: Settings | None = None,
+    runtime: InferenceRuntime | None = None,
 ) -> Chain:
-    runtime = FakeRuntime()
+    runtime = runtime or FakeRuntime()
     extractor = TickerExtractor(CompanyMatcher([Company("AAPL", "Apple Inc.", ("Apple",))]))
     deps = ChainDeps(
         config or settings(),
@@ -298,3 +303,47 @@ def test_an_unexpected_decode_error_dead_letters_the_message_as_internal(
     assert type(error).__name__ in letter.reason
     assert stored_ids(engine) == {"after"}
     assert commits[-1] == {P0: 5}
+
+
+WORKER_TEXTS = [
+    "Apple soars on quarterly dividend payout",
+    "Tesla plunges after quarterly earnings and revenue miss",
+    "ok",
+    "Globex schedules its ipo listing for the spring",
+    " ".join(["Initech crashes after the lawsuit and regulator probe"] * 4),
+    "$XOM jumps after crude oil output",
+    "Fed holds rates",
+    "Umbrella Corp beats estimates, raises guidance for the year",
+    "Shares of Acme fall",
+    "Wayne Enterprises to acquire a rival in an all-stock deal",
+]
+
+
+def test_the_worker_path_tokenizes_each_text_once_and_scores_it_by_its_own_ids(
+    test_bundle: ModelBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fp32: int8's dynamic quantization makes scores depend a little on the batch's company.
+    runtime = ModelRuntime(test_bundle, provider="cpu", precision="fp32")
+    expected = {str(i): p for i, p in enumerate(runtime.classify(WORKER_TEXTS))}
+    tokenized: Counter[str] = Counter()
+    token_ids = TextEncoder.token_ids
+
+    def counting(encoder: TextEncoder, texts: Sequence[str]) -> list[list[int]]:
+        tokenized.update(texts)
+        return token_ids(encoder, texts)
+
+    monkeypatch.setattr(TextEncoder, "token_ids", counting)
+    engine = sqlite_memory_engine()
+    chain = make_chain(engine, FakeSink(), lambda _: None, runtime=runtime)
+    feed(chain, [message(P0, i, good(str(i), text)) for i, text in enumerate(WORKER_TEXTS)])
+    runtime.close()
+    assert tokenized == Counter(WORKER_TEXTS)
+    with engine.connect() as conn:
+        rows = conn.execute(select(CLASSIFICATIONS)).all()
+    assert {row.item_id for row in rows} == set(expected)
+    for row in rows:  # the ids that travelled with each text are that text's own
+        want = expected[row.item_id]
+        assert row.sentiment == want.sentiment
+        assert (row.p_negative, row.p_neutral, row.p_positive) == pytest.approx(
+            want.probabilities, abs=1e-4
+        )

@@ -174,13 +174,13 @@ class CrashingRuntime(FakeRuntime):
         super().__init__()
         self.where = where
 
-    def classify(self, texts: Sequence[str]) -> list[FakePrediction]:
-        self._maybe_die("inference", texts)
-        return super().classify(texts)
+    def classify_encoded(self, ids: Sequence[Sequence[int]]) -> list[FakePrediction]:
+        self._maybe_die("inference", [self.text_of(row) for row in ids])
+        return super().classify_encoded(ids)
 
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         self._maybe_die("batching", texts)
-        return super().count_tokens(texts)
+        return super().token_ids(texts)
 
     def _maybe_die(self, step: str, texts: Sequence[str]) -> None:
         if step == self.where and any("poison" in t.lower() for t in texts):

@@ -64,7 +64,8 @@ def test_obvious_words_move_the_score(runtime: ModelRuntime) -> None:
 
 def test_buckets_keep_input_order(test_bundle: ModelBundle) -> None:
     # fp32: int8 quantizes activations per batch, so its numbers depend on the batch.
-    fp32 = ModelRuntime(test_bundle, provider="cpu", precision="fp32")
+    # 2 threads: a batch runs as buckets side by side, a single text on the all-threads session.
+    fp32 = ModelRuntime(test_bundle, provider="cpu", precision="fp32", intra_op_threads=2)
     texts = [h + " x" * (i % 7) for i, h in enumerate(HEADLINES * 12)]
     assert len(texts) > 2 * BUCKET_ITEMS
     try:
@@ -81,10 +82,15 @@ def test_empty_input(runtime: ModelRuntime) -> None:
     assert runtime.classify([]) == []
 
 
-def test_count_tokens_truncates_to_max_length(runtime: ModelRuntime) -> None:
-    short, long = runtime.count_tokens(["Oil up", "oil " * 500])
-    assert 2 < short < 10
-    assert long == runtime.max_length
+def test_token_ids_truncate_to_max_length(runtime: ModelRuntime) -> None:
+    short, long = runtime.token_ids(["Oil up", "oil " * 500])
+    assert 2 < len(short) < 10
+    assert len(long) == runtime.max_length
+
+
+def test_classify_encoded_answers_what_classify_answers(runtime: ModelRuntime) -> None:
+    assert runtime.classify_encoded(runtime.token_ids(HEADLINES)) == runtime.classify(HEADLINES)
+    assert runtime.classify_encoded([]) == []
 
 
 def test_is_thread_safe(runtime: ModelRuntime) -> None:
