@@ -62,7 +62,7 @@ def settings_for(url: str, **model: str) -> Settings:
     return load_settings(
         database={"url": url},
         trends={"window_s": 3600, "step_s": 300},
-        alerts={"inhibit_tickers_by_market": False},
+        alerts={"inhibit_tickers_by_market": False, "min_count_unlisted": 0},  # ACME: any volume
         model=model,
     )
 

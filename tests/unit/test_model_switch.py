@@ -48,8 +48,9 @@ def engine() -> Iterator[Engine]:
 
 
 def settings(**model: str) -> Settings:
-    return load_settings(
-        database={"url": "sqlite://"}, trends={"window_s": 3600, "step_s": 300}, model=model
+    return load_settings(  # ACME is not a dictionary symbol: judge it at any volume
+        database={"url": "sqlite://"}, trends={"window_s": 3600, "step_s": 300}, model=model,
+        alerts={"min_count_unlisted": 0},
     )
 
 
