@@ -14,6 +14,7 @@ from pipeline.scored import ModelRecord, ScoredItem, Scores
 from pipeline.settings import load_settings
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import downgrade, upgrade
+from pipeline.storage.partitions import ensure_partitions
 from pipeline.storage.results import ResultBatch, TimePolicy, store_batch
 from pipeline.storage.tables import NewsItem, TickerMention
 from pipeline.storage.trend_tables import TrendWindow
@@ -57,6 +58,7 @@ def test_ingest_stores_relevance_and_fingerprints_and_windows_weigh_them(pg_url:
     assert prints["single"] == copy_fingerprint(items[0].event)
     assert prints["copy-1"] == prints["copy-2"] == prints["copy-3"] != prints["single"]
 
+    ensure_partitions(engine, T0, T0)  # what a scheduler step does first
     with engine.begin() as conn:
         compute_windows(conn, settings, MODEL.version, [T0], T0)
     with engine.connect() as conn:
