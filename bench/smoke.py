@@ -10,7 +10,15 @@ import sys
 import time
 from pathlib import Path
 
-BENCHES = ("accuracy", "runtime", "pipeline", "scheduler", "reliability", "alert_quality")
+BENCHES = (
+    "accuracy",
+    "model_choice",
+    "runtime",
+    "pipeline",
+    "scheduler",
+    "reliability",
+    "alert_quality",
+)
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 600  # a hung benchmark fails CI instead of holding it
 

@@ -27,6 +27,7 @@ _PRECISIONS: dict[str, PrecisionChoice] = {"auto": "auto", "fp32": "fp32", "int8
 FilesArg = Annotated[
     list[str], typer.Argument(help="Labeled CSV/JSONL files: PATH or PATH:COLUMN=TASK")
 ]
+DISTIL = "Distillation (a smaller student)"
 LabelMapOpt = Annotated[
     Path | None, typer.Option(help='JSON {"topic": {id: name}, "sentiment": {id: name}}')
 ]
@@ -72,12 +73,52 @@ def train(
     weights_dtype: Annotated[
         str, typer.Option(help="float32 | float16 (fp16 weights pack losslessly for shipping)")
     ] = "float32",
+    teacher: Annotated[
+        Path | None,
+        typer.Option(help="Distil from this checkpoint's logits", rich_help_panel=DISTIL),
+    ] = None,
+    student_layers: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep these encoder layers of --init-checkpoint, e.g. 0,2,4",
+            rich_help_panel=DISTIL,
+        ),
+    ] = None,
+    distill_temperature: Annotated[float, typer.Option(rich_help_panel=DISTIL)] = 2.0,
+    distill_weight: Annotated[
+        float,
+        typer.Option(
+            help="Weight of the teacher's term (1 - it: the labels')", rich_help_panel=DISTIL
+        ),
+    ] = 0.7,
+    unlabeled: Annotated[
+        Path | None,
+        typer.Option(help='JSONL of {"text"}: taught by the teacher alone', rich_help_panel=DISTIL),
+    ] = None,
+    unlabeled_max: Annotated[int | None, typer.Option(rich_help_panel=DISTIL)] = None,
 ) -> None:
-    """Fine-tune the topic + sentiment model; keeps the best dev-split checkpoint."""
+    """Fine-tune the topic + sentiment model (or distil a smaller one); keeps the best on dev."""
     from pipeline.training.base_model import default_base
     from pipeline.training.data import DataSource, LabelMap
+    from pipeline.training.distill import Distillation
     from pipeline.training.train import TrainConfig
     from pipeline.training.train import train as run_training
+
+    if student_layers and init_checkpoint is None:
+        raise typer.BadParameter("--student-layers cuts down --init-checkpoint; give both")
+    distill = None
+    if teacher is not None:
+        distill = Distillation(
+            teacher=teacher,
+            student_layers=tuple(int(i) for i in student_layers.split(","))
+            if student_layers
+            else (),
+            temperature=distill_temperature,
+            soft_weight=distill_weight,
+            unlabeled=unlabeled,
+            unlabeled_rows_max=unlabeled_max,
+            seed=seed,
+        )
 
     config = TrainConfig(
         sources=[DataSource.parse(f) for f in files],
@@ -97,6 +138,7 @@ def train(
         init_checkpoint=init_checkpoint,
         dev_file=dev_file,
         weights_dtype="float16" if weights_dtype == "float16" else "float32",
+        distill=distill,
     )
     result = run_training(config, out)
     console.print(f"checkpoint {out} (best epoch {result.best_epoch}, {result.wall_s:.0f} s)")

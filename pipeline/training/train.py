@@ -21,6 +21,7 @@ from pipeline.labels import SENTIMENTS, TOPICS
 from pipeline.preprocessing import PREPROCESSING_ID
 from pipeline.training.checkpoint import Checkpoint, WeightsDtype, save_checkpoint, update_meta
 from pipeline.training.data import DataSource, LabeledRow, LabelMap, dev_split, load_rows
+from pipeline.training.distill import Distillation, distillation_loss, keep_layers
 from pipeline.training.metrics import selection_score, task_metrics
 from pipeline.training.model import (
     IGNORE,
@@ -59,14 +60,17 @@ class TrainConfig:
     weights_dtype: WeightsDtype = "float32"
     init_checkpoint: Path | None = None  # continue from this checkpoint's weights
     dev_file: Path | None = None  # select on these rows (dropped from training), not a carve
+    distill: Distillation | None = None  # learn from a teacher's logits (a smaller student)
     extra_meta: dict[str, Any] = field(default_factory=dict)
 
     def hyperparameters(self) -> dict[str, Any]:
         """The settings that shape the model, as plain JSON values."""
-        skip = {"sources", "base", "label_map", "extra_meta", "device", "threads"}
+        skip = {"sources", "base", "label_map", "extra_meta", "device", "threads", "distill"}
         values = {k: v for k, v in asdict(self).items() if k not in skip}
         for key in ("init_checkpoint", "dev_file"):
             values[key] = str(values[key]) if values[key] is not None else None
+        if self.distill is not None:
+            values["distill"] = self.distill.describe()
         return values
 
 
@@ -84,6 +88,7 @@ class _Encoded:
     ids: list[list[int]]
     topics: list[int]
     sentiments: list[int]
+    teacher: tuple[torch.Tensor, torch.Tensor] | None = None  # (topic, sentiment) logits
 
 
 def train(config: TrainConfig, out: Path) -> TrainResult:
@@ -97,7 +102,11 @@ def train(config: TrainConfig, out: Path) -> TrainResult:
         rows = random.Random(config.seed).sample(rows, min(config.max_rows, len(rows)))
     train_rows, dev_rows = _split(rows, config)
     encoder = TextEncoder(config.base / "tokenizer.json", config.max_length)
+    if config.distill is not None:
+        train_rows += config.distill.unlabeled_rows()
     train_set, dev_set = _encode(encoder, train_rows), _encode(encoder, dev_rows)
+    if config.distill is not None:
+        train_set.teacher = config.distill.teacher_logits(train_set.ids, encoder)
     model = _initial_model(config, device)
     model.to(device)
     if config.freeze_embeddings:
@@ -136,7 +145,10 @@ def _split(
 
 def _initial_model(config: TrainConfig, device: torch.device) -> MultiTaskClassifier:
     if config.init_checkpoint is not None:
-        return Checkpoint.open(config.init_checkpoint).load_model().train()
+        model = Checkpoint.open(config.init_checkpoint).load_model()
+        if config.distill is not None and config.distill.student_layers:
+            keep_layers(model, config.distill.student_layers)
+        return model.train()
     attention = "sdpa" if device.type == "cuda" else "eager"
     return MultiTaskClassifier.from_base(config.base, len(TOPICS), len(SENTIMENTS), attention)
 
@@ -190,12 +202,13 @@ def _step(
 ) -> float:
     batch = {k: v.to(device) for k, v in batch.items()}
     logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-    loss = multitask_loss(
-        logits,
-        (batch["topic"], batch["sentiment"]),
-        (config.topic_weight, config.sentiment_weight),
-        config.label_smoothing,
-    )
+    weights = (config.topic_weight, config.sentiment_weight)
+    labels = (batch["topic"], batch["sentiment"])
+    if config.distill is not None:
+        teacher = (batch["teacher_topic"], batch["teacher_sentiment"])
+        loss = distillation_loss(logits, teacher, labels, weights, config.distill)
+    else:
+        loss = multitask_loss(logits, labels, weights, config.label_smoothing)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()  # type: ignore[no-untyped-call]  # untyped in torch's stubs
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -252,13 +265,18 @@ def _batches(
 
 def _tensors(encoder: TextEncoder, data: _Encoded, rows: list[int]) -> dict[str, torch.Tensor]:
     padded = encoder.pad([data.ids[i] for i in rows])
-    return {
+    tensors = {
         "input_ids": torch.from_numpy(padded.input_ids),
         "attention_mask": torch.from_numpy(padded.attention_mask),
         "token_type_ids": torch.from_numpy(padded.token_type_ids),
         "topic": torch.tensor([data.topics[i] for i in rows]),
         "sentiment": torch.tensor([data.sentiments[i] for i in rows]),
     }
+    if data.teacher is not None:
+        index = torch.tensor(rows)
+        tensors["teacher_topic"] = data.teacher[0][index]
+        tensors["teacher_sentiment"] = data.teacher[1][index]
+    return tensors
 
 
 def _optimizer(model: MultiTaskClassifier, config: TrainConfig) -> torch.optim.Optimizer:
@@ -299,6 +317,8 @@ def _meta(
     started: float,
 ) -> dict[str, Any]:
     encoder_config = _base_config(config.base)
+    if config.distill is not None and config.distill.student_layers:
+        encoder_config["layers"] = len(config.distill.student_layers)
     return {
         "format": 1,
         "max_length": config.max_length,

@@ -216,3 +216,59 @@ def test_continued_training_starts_from_a_checkpoint_and_never_trains_on_its_dev
     assert before[name].shape == after[name].shape
     assert not torch.equal(before[name], after[name])
     assert torch.allclose(before[name], after[name], atol=0.5)
+
+
+def test_distillation_loss_is_the_labels_term_when_the_student_matches_its_teacher() -> None:
+    from pipeline.training.distill import Distillation, distillation_loss
+
+    distill = Distillation(teacher=Path("unused"), temperature=2.0, soft_weight=0.7)
+    student = (torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([[0.5, 0.2, 0.1]]))
+    unlabeled = (torch.tensor([IGNORE]), torch.tensor([IGNORE]))
+    same = distillation_loss(student, student, unlabeled, (1.0, 1.0), distill)
+    assert float(same) == pytest.approx(0.0, abs=1e-6)
+    other = (torch.tensor([[-1.0, 0.0, 2.0]]), student[1])
+    assert float(distillation_loss(student, other, unlabeled, (1.0, 1.0), distill)) > 0.1
+    labeled = (torch.tensor([0]), torch.tensor([IGNORE]))
+    ce = torch.nn.functional.cross_entropy(student[0], labeled[0])
+    loss = distillation_loss(student, student, labeled, (1.0, 1.0), distill)
+    assert float(loss) == pytest.approx(0.3 * float(ce), rel=1e-5)
+
+
+def test_a_distilled_student_keeps_the_chosen_layers_and_learns_from_unlabeled_text(
+    test_bundle: ModelBundle, tmp_path: Path
+) -> None:
+    from pipeline.training.checkpoint import Checkpoint
+    from pipeline.training.distill import Distillation
+    from pipeline.training.testbundle import checkpoint_of_test_bundle
+    from pipeline.training.train import TrainConfig, train
+
+    start = checkpoint_of_test_bundle(test_bundle.path)
+    teacher = Checkpoint.open(start).load_model()
+    layers = teacher.config.num_hidden_layers
+    rows = [
+        {"text": f"Acme {word} profit {n}", "sentiment": label}
+        for n, (word, label) in enumerate([("raises", "positive"), ("cuts", "negative")] * 6)
+    ]
+    data = _write(tmp_path, "rows.jsonl", "\n".join(json.dumps(r) for r in rows))
+    plain = _write(
+        tmp_path, "plain.jsonl", "\n".join(json.dumps({"text": f"t {n}"}) for n in range(5))
+    )
+    distill = Distillation(teacher=start, student_layers=(layers - 1,), unlabeled=plain)
+    config = TrainConfig(
+        sources=[DataSource(data)],
+        base=start,
+        epochs=1,
+        batch_size=4,
+        max_length=16,
+        init_checkpoint=start,
+        dev_fraction=0.25,
+        distill=distill,
+    )
+    result = train(config, tmp_path / "student")
+    student = Checkpoint.open(tmp_path / "student").load_model()
+    assert student.config.num_hidden_layers == 1
+    assert len(student.encoder.encoder.layer) == 1
+    meta = result.checkpoint.meta
+    assert meta["base"]["layers"] == 1
+    assert meta["training"]["rows_train"] == 8 + 5  # 12 rows less a 2-per-class dev carve, + text
+    assert meta["training"]["hyperparameters"]["distill"]["student_layers"] == [layers - 1]
