@@ -56,16 +56,26 @@ def nvidia_device_present() -> bool:
 
 
 def open_session(
-    plan: SessionPlan, intra_op_threads: int, *, quiet: bool, cache_dir: Path
+    plan: SessionPlan,
+    intra_op_threads: int,
+    *,
+    quiet: bool,
+    cache_dir: Path,
+    spinning: bool = False,
 ) -> ort.InferenceSession | None:
-    """A session on `plan.provider`, or None when ONNX Runtime put it on another provider."""
+    """A session on `plan.provider`, or None when ONNX Runtime put it on another provider.
+
+    `spinning` lets idle intra-op threads spin instead of sleeping between operators: it is
+    what makes one small batch fast over several threads, and it burns the cores meanwhile.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Spinning threads would steal the cores that tokenization and the batcher need.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Spinning threads would steal the cores that tokenization and the batcher need, unless
+    # the session is the one a lone small batch runs on (the worker is idle then).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     providers = _provider_list(plan.provider, cache_dir)
     if quiet:
         ort.set_default_logger_severity(4)

@@ -79,7 +79,9 @@ class ModelRuntime:
         }
         # On CPU each bucket runs single-threaded and `threads` buckets run side by side:
         # measured faster on 2 cores than one bucket at a time over 2 ORT threads. A call that
-        # is a single bucket (batch 1) would leave the other cores idle: it runs on all of them.
+        # is a single bucket (batch 1) would leave the other cores idle: it runs on all of them,
+        # with spinning threads (without them, waking a sleeping thread per operator made
+        # 2 threads slower than 1 at batch 1: bench/results/runtime.json).
         self._workers = threads if self.active_provider == "cpu" else 1
         self._single_bucket_session = (
             self._session if self._workers == 1 else _cpu_session(bundle, self.precision, threads)
@@ -215,6 +217,7 @@ def _cpu_session(bundle: ModelBundle, precision: Precision, threads: int) -> ort
         threads,
         quiet=False,
         cache_dir=_engine_cache(bundle),
+        spinning=True,
     )
     if session is None:
         raise ModelError(f"ONNX Runtime did not open {bundle.path} ({precision}) on the CPU")
