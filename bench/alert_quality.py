@@ -6,7 +6,8 @@
 The stream is classified once per (model version, stream file) into a SQLite cache
 (bench/stream_cache.py), then the rules run over history with the backtest engine (the live
 scheduler's `evaluate` and `advance`), tuned on 2014-01..08 and confirmed on 2014-09..12.
-The model is FINSENT_MODEL__BUNDLE (or --bundle); at smoke size, the tiny test bundle if unset.
+The model is FINSENT_MODEL__BUNDLE (or --bundle), else the shipped model; at smoke size the
+tiny test bundle if unset.
 """
 
 from __future__ import annotations
@@ -381,7 +382,9 @@ def model_bundle(args: argparse.Namespace) -> Path:
             time.sleep(10)
         return bundle
     if not args.smoke:
-        raise SystemExit("set FINSENT_MODEL__BUNDLE (or --bundle) to the model to measure")
+        from pipeline.shipped_model import shipped_bundle
+
+        return shipped_bundle().path  # what the service serves by default
     from pipeline.training.testbundle import cached_test_bundle
 
     return cached_test_bundle(default_cache_dir() / "models").path
