@@ -5,7 +5,9 @@ a burst of negative ones. Items produced during the run, calm or burst, are date
 future: with allowed skew 0 their event time is the moment they are processed, so a burst
 always lands in the current window however late, and the calm items before it fill the
 baseline windows just before it (dated at the start, they all fell into the first window,
-and a burst late in a long run found no baseline and could not fire).
+and a burst late in a long run found no baseline and could not fire). Their texts differ
+only in numbers, which makes them near-duplicates (docs/spike-rule.md): each comes from a
+source of its own, so that each counts, as reports of one event by many outlets do.
 """
 
 from __future__ import annotations
@@ -81,14 +83,16 @@ def at_arrival(now: datetime) -> datetime:
 
 
 def calm(ticker: str, serial: int, published_at: datetime) -> Outbound:
-    return news(f"calm-{ticker}-{serial}", f"{CALM} {serial}", published_at, tickers=[ticker])
+    item_id = f"calm-{ticker}-{serial}"
+    return news(item_id, f"{CALM} {serial}", published_at, tickers=[ticker], source=item_id)
 
 
 def burst(ticker: str, serial: int, now: datetime, size: int) -> list[Outbound]:
     future = at_arrival(now)
+    ids = [f"spike-{ticker}-{serial}-{k}" for k in range(size)]
     return [
-        news(f"spike-{ticker}-{serial}-{k}", f"{NEGATIVE} {serial} {k}", future, tickers=[ticker])
-        for k in range(size)
+        news(item_id, f"{NEGATIVE} {serial} {k}", future, tickers=[ticker], source=item_id)
+        for k, item_id in enumerate(ids)
     ]
 
 

@@ -106,6 +106,7 @@ class ChaosRun:
                 "ALERTS__BASELINE_WINDOWS": "4",
                 "ALERTS__MIN_BASELINE_WINDOWS": "2",
                 "ALERTS__MIN_COUNT_TICKER": "3",
+                "ALERTS__MIN_COUNT_UNLISTED": "0",  # SPK0.. are not dictionary symbols
                 "ALERTS__HOLD_STEPS": "2",
                 "ALERTS__RESOLVE_STEPS": "2",
                 "ALERTS__REPEAT_EVERY_S": "3600",
