@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.robustness import OBJECTIVE_SETS, ROOT, SMOKE_ROWS, _eval_sets, _git_sha, _score_sets
+from bench.robustness import OBJECTIVE_SETS, ROOT, SMOKE_ROWS, eval_sets, git_sha, score_sets
 
 MARGIN = 0.01  # 1 pt
 SPEED_BATCH = 64
@@ -35,7 +35,7 @@ def compare(candidates: list[Path], smoke: bool) -> dict[str, Any]:
     from pipeline.shipped_model import shipped_bundle
 
     load_before = os.getloadavg()
-    sets = _eval_sets(SMOKE_ROWS if smoke else None)
+    sets = eval_sets(SMOKE_ROWS if smoke else None)
     dev = {name: sets[name] for name in OBJECTIVE_SETS}
     speed_texts = [row.text for row in sets["tfn_valid_sentiment"]]
     speed_texts = speed_texts[: SPEED_BATCH * 4] if smoke else speed_texts
@@ -62,7 +62,7 @@ def compare(candidates: list[Path], smoke: bool) -> dict[str, Any]:
         }
     eligible = [n for n, r in results.items() if r["non_inferior_1pt"]]
     return {
-        "git_sha": _git_sha(),
+        "git_sha": git_sha(),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "rule": "fastest model whose accuracy loss vs shipped has a 95% paired-bootstrap upper "
         "bound <= 1 pt on every dev set and task (shared/PLAN.md); TFN valid not used",
@@ -78,7 +78,7 @@ def compare(candidates: list[Path], smoke: bool) -> dict[str, Any]:
 
 def _judge(bundle: Any, dev: dict[str, list[Any]], texts: list[str]) -> dict[str, Any]:
     precision = bundle.manifest.serving.cpu
-    outputs = _score_sets(bundle, dev, precision)
+    outputs = score_sets(bundle, dev, precision)
     return {
         "version": bundle.version,
         "layers": bundle.manifest.base.layers,

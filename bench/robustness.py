@@ -34,13 +34,13 @@ def shipped_report(smoke: bool = False, bundle: Path | None = None) -> dict[str,
 
     load_before = os.getloadavg()
     model = ModelBundle.load(bundle) if bundle else shipped_bundle()
-    sets = _eval_sets(SMOKE_ROWS if smoke else None)
+    sets = eval_sets(SMOKE_ROWS if smoke else None)
     served = model.manifest.serving.cpu
     precisions = (served, "fp32") if served != "fp32" else ("fp32",)
-    outputs = {p: _score_sets(model, sets, p) for p in precisions}
+    outputs = {p: score_sets(model, sets, p) for p in precisions}
     scores = {name: {p: outputs[p][name][0] for p in precisions} for name in sets}
     report: dict[str, Any] = {
-        "git_sha": _git_sha(),
+        "git_sha": git_sha(),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "model_version": model.version,
         "model": "shipped" if bundle is None else str(bundle),
@@ -62,7 +62,7 @@ def shipped_report(smoke: bool = False, bundle: Path | None = None) -> dict[str,
     return report
 
 
-def _eval_sets(limit: int | None) -> dict[str, list[Any]]:
+def eval_sets(limit: int | None) -> dict[str, list[Any]]:
     from pipeline.training.data import DataSource, load_rows
     from pipeline.training.dev_sets import gold_sets, held_out_headlines, tfn_dev_sets
 
@@ -79,7 +79,7 @@ def _eval_sets(limit: int | None) -> dict[str, list[Any]]:
     return {k: random.Random(0).sample(v, min(limit, len(v))) for k, v in sets.items()}
 
 
-def _score_sets(
+def score_sets(
     model: Any, sets: dict[str, list[Any]], precision: str
 ) -> dict[str, tuple[dict[str, Any], dict[str, list[bool]]]]:
     from pipeline.runtime import ModelRuntime
@@ -191,6 +191,6 @@ def _goals(scores: dict[str, dict[str, Any]], p: str) -> list[dict[str, Any]]:
     ]
 
 
-def _git_sha() -> str:
+def git_sha() -> str:
     out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     return out.stdout.strip() or "unknown"
