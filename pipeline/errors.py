@@ -42,37 +42,3 @@ class BundleError(ModelError):
 
 class StorageError(FinsentError):
     """The database refused or failed a write; the batch may be retried."""
-
-
-class InvalidEvent(FinsentError):  # noqa: N818 - a rejected event, named for what it is
-    """An inbound message that cannot become a NewsEvent; carries its reason and coordinates."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        kind: str = "invalid",
-        topic: str | None = None,
-        partition: int | None = None,
-        offset: int | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.kind = kind
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-
-    def at(self, topic: str, partition: int, offset: int) -> InvalidEvent:
-        """The same rejection, placed at its Kafka coordinates."""
-        return InvalidEvent(
-            self.reason, kind=self.kind, topic=topic, partition=partition, offset=offset
-        )
-
-
-class BackpressureError(FinsentError):
-    """A stage is full or its sink is unavailable; retry after `retry_after` seconds."""
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import os
 import random
 import shutil
@@ -31,6 +32,8 @@ from pipeline.bundle import ModelBundle
 from pipeline.training.data import DataSource
 from pipeline.training.export import ExportOptions, export_bundle
 from pipeline.training.train import TrainConfig, train
+
+log = logging.getLogger(__name__)
 
 MAX_LENGTH = 64
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -95,8 +98,10 @@ def cached_test_bundle(cache_root: Path) -> ModelBundle:
         # Renames are atomic: a concurrent build of the same key wins or loses whole.
         os.rename(staging / "checkpoint", checkpoint_of_test_bundle(target))
         os.rename(staging / "bundle", target)
-    except OSError:
-        pass
+    except OSError as e:
+        # A concurrent build of the same key renamed its copy into place first; ours is
+        # dropped below. Had the rename failed for another reason, the load says so.
+        log.info("test bundle: another build is in place (%s); using it", e)
     shutil.rmtree(staging, ignore_errors=True)
     return ModelBundle.load(target)
 
