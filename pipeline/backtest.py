@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 from pipeline.alerts import OpenAlert, advance
 from pipeline.companies import issuer_symbols
 from pipeline.detection import Observation, Verdict, evaluate, is_judged, verdict_figures
-from pipeline.rules import Rule, load_rules
+from pipeline.rules import Rule, deepest_baseline, load_rules
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
 from pipeline.trends import (
@@ -133,7 +133,7 @@ def run_backtest(
     """Every lifecycle event the rules would have produced between start and end."""
     active = tuple(rules) if rules is not None else load_rules(settings.alerts)
     width = timedelta(seconds=settings.trends.window_s)
-    history = width * (max(r.baseline_windows for r in active) + 1)
+    history = width * (deepest_baseline(active) + 1)
     series = load_series(engine, settings, start - history, end)
     return list(replay_rules(series, settings, active, start, end))
 

@@ -19,7 +19,7 @@ from pipeline import alert_metrics
 from pipeline.errors import ConfigError
 from pipeline.reclassify import TimeRange
 from pipeline.reporting import as_utc, current_model_version
-from pipeline.rules import Rule
+from pipeline.rules import Rule, deepest_baseline
 from pipeline.settings import Settings
 from pipeline.storage.results import CLASSIFICATIONS, ITEMS
 from pipeline.trends import baseline_ends
@@ -36,11 +36,6 @@ def read_span_start(step_at: datetime, window_s: int, windows: int) -> datetime:
     oldest baseline window; the other baseline windows and the current one lie after it."""
     oldest = baseline_ends(step_at, window_s, windows)[-1]
     return oldest - timedelta(seconds=window_s)
-
-
-def baseline_windows(rules: Sequence[Rule]) -> int:
-    """K of the rule that looks furthest back: a step reads that many baseline windows."""
-    return max(rule.baseline_windows for rule in rules)
 
 
 def refuse_pinned(settings: Settings, new: str) -> None:
@@ -84,7 +79,7 @@ def plan_switch(
     conn: Connection, settings: Settings, rules: Sequence[Rule], new: str
 ) -> SwitchPlan:
     """The span to rescore before `new` becomes current, and the version it replaces."""
-    windows = baseline_windows(rules)
+    windows = deepest_baseline(rules)
     newest = conn.execute(select(func.max(ITEMS.c.event_time))).scalar()
     if newest is None:
         span = TimeRange()
@@ -133,7 +128,7 @@ class CoverageGuard:
         self, engine: Engine, settings: Settings, rules: Sequence[Rule], now: datetime
     ) -> Coverage | None:
         """The coverage when it was due to be asked (and the warning, if it has a gap)."""
-        since = read_span_start(now, settings.trends.window_s, baseline_windows(rules))
+        since = read_span_start(now, settings.trends.window_s, deepest_baseline(rules))
         with engine.connect() as conn:
             version = current_model_version(conn, settings.model.current_version)
             if version is None or self._asked == (version, since):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,6 +87,11 @@ def default_min_count(settings: AlertSettings) -> dict[str, int]:
         "topic": settings.min_count_topic,
         "ticker": settings.min_count_ticker,
     }
+
+
+def deepest_baseline(rules: Sequence[Rule]) -> int:
+    """K of the rule that looks furthest back: how many baseline windows a step reads."""
+    return max(rule.baseline_windows for rule in rules)
 
 
 def load_rules(settings: AlertSettings) -> tuple[Rule, ...]:

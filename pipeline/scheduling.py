@@ -25,7 +25,7 @@ from pipeline.alerts import ExplainFn, Judged, apply_verdicts
 from pipeline.clock import Clock
 from pipeline.companies import issuer_symbols
 from pipeline.detection import Observation, evaluate, is_judged, verdict_figures
-from pipeline.rules import Rule, load_rules
+from pipeline.rules import Rule, deepest_baseline, load_rules
 from pipeline.settings import Settings
 from pipeline.storage.db import db_error_reason, is_postgres
 from pipeline.storage.partitions import ensure_partitions, forget_partitions
@@ -179,7 +179,7 @@ def written_span(
 
 
 def _baseline(settings: Settings, rules: Sequence[Rule], step_at: datetime) -> list[datetime]:
-    return baseline_ends(step_at, settings.trends.window_s, max(r.baseline_windows for r in rules))
+    return baseline_ends(step_at, settings.trends.window_s, deepest_baseline(rules))
 
 
 def judge(
