@@ -24,7 +24,7 @@ from torch import nn
 from pipeline.encoding import TextEncoder
 from pipeline.training.checkpoint import Checkpoint
 from pipeline.training.data import DataFileError, LabeledRow
-from pipeline.training.model import IGNORE, MultiTaskClassifier
+from pipeline.training.model import IGNORE, MultiTaskClassifier, predict_logits
 
 TEACHER_BATCH = 128
 
@@ -65,21 +65,19 @@ class Distillation:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The teacher's (topic, sentiment) logits for every row, in row order."""
         teacher = Checkpoint.open(self.teacher).load_model()
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        topic = torch.empty(len(ids), len(teacher.topic_head.weight))
-        sentiment = torch.empty(len(ids), len(teacher.sentiment_head.weight))
-        with torch.no_grad():
-            for start in range(0, len(order), TEACHER_BATCH):
-                rows = order[start : start + TEACHER_BATCH]
-                padded = encoder.pad([ids[i] for i in rows])
-                t, s = teacher(
-                    torch.from_numpy(padded.input_ids),
-                    torch.from_numpy(padded.attention_mask),
-                    torch.from_numpy(padded.token_type_ids),
-                )
-                index = torch.tensor(rows)
-                topic[index], sentiment[index] = t, s
-        return topic, sentiment
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # little padding
+        batches = [
+            _inputs(encoder, [ids[i] for i in order[start : start + TEACHER_BATCH]])
+            for start in range(0, len(order), TEACHER_BATCH)
+        ]
+        topic, sentiment = predict_logits(teacher, batches, torch.device("cpu"))
+        back = torch.empty(len(order), dtype=torch.long)
+        back[torch.tensor(order)] = torch.arange(len(order))  # sorted position of each row
+        return topic[back], sentiment[back]
+
+
+def _inputs(encoder: TextEncoder, ids: list[list[int]]) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(values) for name, values in encoder.pad(ids).feed().items()}
 
 
 def keep_layers(model: MultiTaskClassifier, layers: tuple[int, ...]) -> None:

@@ -95,18 +95,28 @@ def load_encoder_config(path: Path) -> PretrainedConfig:
 
 
 @torch.no_grad()
-def predict_probabilities(
+def predict_logits(
     model: MultiTaskClassifier,
     batches: list[dict[str, torch.Tensor]],
     device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax probabilities (topic, sentiment) of already-encoded batches, on CPU."""
+    """Raw logits (topic, sentiment) of already-encoded batches, in fp32 on CPU."""
     model.eval()
     topics: list[torch.Tensor] = []
     sentiments: list[torch.Tensor] = []
     for batch in batches:
         inputs = ("input_ids", "attention_mask", "token_type_ids")
         topic, sentiment = model(*(batch[k].to(device) for k in inputs))
-        topics.append(topic.float().softmax(-1).cpu())
-        sentiments.append(sentiment.float().softmax(-1).cpu())
+        topics.append(topic.float().cpu())
+        sentiments.append(sentiment.float().cpu())
     return torch.cat(topics), torch.cat(sentiments)
+
+
+def predict_probabilities(
+    model: MultiTaskClassifier,
+    batches: list[dict[str, torch.Tensor]],
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax probabilities (topic, sentiment) of already-encoded batches, on CPU."""
+    topic, sentiment = predict_logits(model, batches, device)
+    return topic.softmax(-1), sentiment.softmax(-1)

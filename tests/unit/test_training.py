@@ -272,3 +272,22 @@ def test_a_distilled_student_keeps_the_chosen_layers_and_learns_from_unlabeled_t
     assert meta["base"]["layers"] == 1
     assert meta["training"]["rows_train"] == 8 + 5  # 12 rows less a 2-per-class dev carve, + text
     assert meta["training"]["hyperparameters"]["distill"]["student_layers"] == [layers - 1]
+
+
+def test_teacher_logits_come_back_in_row_order(test_bundle: ModelBundle) -> None:
+    from pipeline.training.checkpoint import Checkpoint
+    from pipeline.training.distill import Distillation
+    from pipeline.training.testbundle import checkpoint_of_test_bundle
+
+    start = checkpoint_of_test_bundle(test_bundle.path)
+    encoder = TextEncoder(Checkpoint.open(start).tokenizer, 32)
+    texts = ["Acme plunges after the lawsuit and regulator probe today", "Acme soars", "x y"]
+    ids = encoder.token_ids(texts)  # lengths out of order: the teacher runs them sorted
+    topic, sentiment = Distillation(teacher=start).teacher_logits(ids, encoder)
+    model = Checkpoint.open(start).load_model()
+    for row, text_ids in enumerate(ids):
+        padded = encoder.pad([text_ids])
+        with torch.no_grad():
+            one = model(*(torch.from_numpy(v) for v in padded.feed().values()))
+        assert torch.allclose(topic[row], one[0][0], atol=1e-4)
+        assert torch.allclose(sentiment[row], one[1][0], atol=1e-4)
