@@ -1,14 +1,17 @@
-"""Scheduler benchmark: one step over millions of stored classifications, and alert latency.
+"""Scheduler benchmark: the cost of a step as stored history grows, and alert latency.
 
-  python -m bench.scheduler                 # 5M classifications, 1,000 tickers, 30 days
+  python -m bench.scheduler                 # 1M, 5M, 10M, 20M classifications, 1,000 tickers
   python -m bench.scheduler --smoke         # small; writes bench/results/smoke/scheduler.json
-  python -m bench.scheduler --reuse         # skip loading when the bench database is there
+  python -m bench.scheduler --reuse         # measure the loaded bench database again, no loading
 
-History is generated inside PostgreSQL (generate_series), then each measured step first
-inserts `--new-per-step` fresh items the way the classifier would, then runs `run_step` on
-a simulated clock. One step carries a negative burst for one ticker; the alert latency is
-the simulated time from that commit to the firing step plus the measured wall time of the
-firing step and of the webhook delivery to a local receiver.
+History grows at a fixed rate per day (--per-day) with a growing number of days: more
+history, not denser history. It is generated inside PostgreSQL (generate_series) backwards
+from one end time, so each size adds older days and the newest hours, the ones a step reads,
+stay the same. At each size, each measured step first inserts `--new-per-step` fresh items
+the way the classifier would, then runs `run_step` on a simulated clock. One step carries a
+negative burst for one ticker; the alert latency is the simulated time from that commit to
+the firing step plus the measured wall time of the firing step and of the webhook delivery
+to a local receiver. Writes scheduler.json and, for a full run, scheduler.png.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import threading
@@ -28,6 +32,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from rich.progress import Progress
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.engine import make_url
 
@@ -46,10 +51,25 @@ ROOT = Path(__file__).resolve().parents[1]
 VERSION = "bench-model"
 BURST_TICKER = "T0007"
 TOPICS = (
-    "Analyst Update", "Fed | Central Banks", "Company | Product News", "Dividend", "Earnings",
-    "Energy | Oil", "Financials", "Currencies", "General News | Opinion", "IPO",
-    "Legal | Regulation", "M&A | Investments", "Macro", "Markets", "Politics",
-    "Personnel Change", "Stock Commentary", "Stock Movement", "Gold | Metals | Materials",
+    "Analyst Update",
+    "Fed | Central Banks",
+    "Company | Product News",
+    "Dividend",
+    "Earnings",
+    "Energy | Oil",
+    "Financials",
+    "Currencies",
+    "General News | Opinion",
+    "IPO",
+    "Legal | Regulation",
+    "M&A | Investments",
+    "Macro",
+    "Markets",
+    "Politics",
+    "Personnel Change",
+    "Stock Commentary",
+    "Stock Movement",
+    "Gold | Metals | Materials",
     "Treasuries | Corporate Debt",
 )
 CHUNK = 500_000
@@ -63,36 +83,98 @@ def main() -> None:
         webhooks={"allow_private_targets": True},
     )
     engine = make_engine(settings.database)
-    end = floor_to(datetime.now(UTC) - timedelta(hours=1), 3600)
-    load_seconds = None
+    print(f"free disk before loading: {free_gib():.1f} GiB", flush=True)
+    sizes = [] if args.reuse else grow_and_measure(engine, settings, args)
     if args.reuse:
         reset_measured_state(engine)
-    else:
-        load_seconds = load_history(engine, args, end)
-    end = history_end(engine) or end
+        sizes.append(measure_size(engine, settings, args, loaded_count(engine), None))
+    write(run_summary(args, sizes), args.smoke)
+
+
+def grow_and_measure(
+    engine: Engine, settings: Settings, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """Load the history once, oldest days last, and measure at each size on the way."""
+    end = floor_to(datetime.now(UTC) - timedelta(hours=1), 3600)
+    register_model(engine, end)
+    total, loaded, results = max(args.sizes), 0, []
+    for size in sorted(args.sizes):
+        started = time.perf_counter()
+        load_history(engine, args, end, total, (total - size + 1, total - loaded))
+        load_seconds = time.perf_counter() - started
+        loaded = size
+        reset_measured_state(engine)
+        results.append(measure_size(engine, settings, args, size, load_seconds))
+        print(json.dumps(results[-1]), flush=True)
+    return results
+
+
+def measure_size(
+    engine: Engine,
+    settings: Settings,
+    args: argparse.Namespace,
+    size: int,
+    load_seconds: float | None,
+) -> dict[str, Any]:
+    end = history_end(engine)
+    if end is None:
+        raise SystemExit(f"database {args.database} holds no history; run without --reuse")
     result = measure(engine, settings, args, end)
-    result.update(load_seconds=load_seconds, database=args.database)
-    write(result, args.smoke)
+    days = size / args.per_day
+    stored = history_bytes(engine)
+    result.update(
+        classifications=size,
+        days=round(days, 2),
+        load_seconds=load_seconds,
+        history_bytes=stored,
+        bytes_per_day=round(stored / days),
+        trend_window_bytes_per_step=round(trend_window_bytes(engine) / max(1, args.steps + 1)),
+        free_disk_gib=round(free_gib(), 1),
+    )
+    return result
 
 
 def parse() -> argparse.Namespace:
     port = os.environ.get("FINSENT_PG_PORT", "5432")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="small sizes, results under smoke/")
-    p.add_argument("--classifications", type=int, default=5_000_000)
+    p.add_argument(
+        "--sizes",
+        type=sizes,
+        default=[1_000_000, 5_000_000, 10_000_000, 20_000_000],
+        help="classifications at which to measure, comma-separated (1000000,5000000)",
+    )
+    p.add_argument(
+        "--per-day",
+        type=int,
+        default=5_000_000 // 30,
+        help="classifications per day of history (fixed: sizes add days)",
+    )
     p.add_argument("--tickers", type=int, default=1000)
-    p.add_argument("--days", type=int, default=30)
     p.add_argument("--new-per-step", type=int, default=1000)
     p.add_argument("--steps", type=int, default=20, help="measured steps")
     p.add_argument("--reuse", action="store_true", help="keep the loaded bench database")
-    p.add_argument("--admin-url", default=f"postgresql+psycopg://finsent:finsent@127.0.0.1:{port}/finsent")
+    p.add_argument(
+        "--admin-url", default=f"postgresql+psycopg://finsent:finsent@127.0.0.1:{port}/finsent"
+    )
     p.add_argument("--database", default=None, help="bench database name")
     args = p.parse_args()
     if args.smoke:
-        args.classifications, args.tickers, args.days = 60_000, 50, 2
+        args.sizes, args.per_day, args.tickers = [30_000, 60_000], 30_000, 50
         args.new_per_step, args.steps = 100, 8
+    if min(args.sizes) < 1 or args.per_day < 1:
+        p.error("--sizes and --per-day must be positive")
     args.database = args.database or ("finsent_bench_sched" + ("_smoke" if args.smoke else ""))
     return args
+
+
+def sizes(text_value: str) -> list[int]:
+    """'1000000,5000000' -> [1000000, 5000000]; argparse turns a ValueError into a usage error."""
+    return sorted({int(part.replace("_", "")) for part in text_value.split(",") if part.strip()})
+
+
+def free_gib() -> float:
+    return shutil.disk_usage(ROOT).free / 2**30
 
 
 def bench_database(admin_url: str, name: str, fresh: bool) -> str:
@@ -108,27 +190,72 @@ def bench_database(admin_url: str, name: str, fresh: bool) -> str:
     return url
 
 
-def load_history(engine: Engine, args: argparse.Namespace, end: datetime) -> float:
-    """N items evenly over `days` before `end`: 20% negative, 2% non-English, 10% reprints."""
-    started = time.perf_counter()
-    span = args.days * 86400
+def register_model(engine: Engine, end: datetime) -> None:
     with engine.begin() as conn:
-        conn.execute(insert(ModelVersion).values(
-            version=VERSION, base_model="bench", manifest={}, registered_at=end - timedelta(days=60)
-        ))
-    params = {"n": args.classifications, "start": end.timestamp() - span,
-              "gap": span / args.classifications, "tickers": args.tickers,
-              "topics": list(TOPICS), "version": VERSION}
-    for lo in range(1, args.classifications + 1, CHUNK):
-        hi = min(lo + CHUNK - 1, args.classifications)
-        with engine.begin() as conn:
-            conn.execute(text("SELECT setseed(:s)"), {"s": (lo % 1000) / 1000})
-            for statement in (ITEMS_SQL, RESULTS_SQL, MENTIONS_SQL):
-                conn.execute(text(statement), {**params, "lo": lo, "hi": hi})
-        print(f"loaded {hi:,} / {args.classifications:,}", flush=True)
+        conn.execute(
+            insert(ModelVersion).values(
+                version=VERSION,
+                base_model="bench",
+                manifest={},
+                registered_at=end - timedelta(days=400),
+            )
+        )
+
+
+def load_history(
+    engine: Engine, args: argparse.Namespace, end: datetime, total: int, numbers: tuple[int, int]
+) -> None:
+    """Items numbered `numbers` of `total`, item g at end - (total - g + 1) / per_day days.
+
+    20% negative, 2% non-English, 10% reprints; a progress bar counts the rows.
+    """
+    gap = 86400 / args.per_day
+    params = {
+        "start": end.timestamp() - total * gap,
+        "gap": gap,
+        "tickers": args.tickers,
+        "topics": list(TOPICS),
+        "version": VERSION,
+    }
+    first, last = numbers
+    with Progress() as progress:
+        rows = progress.add_task(f"loading items {first:,}-{last:,}", total=last - first + 1)
+        for lo in range(first, last + 1, CHUNK):
+            hi = min(lo + CHUNK - 1, last)
+            with engine.begin() as conn:
+                conn.execute(text("SELECT setseed(:s)"), {"s": (lo % 1000) / 1000})
+                for statement in (ITEMS_SQL, RESULTS_SQL, MENTIONS_SQL):
+                    conn.execute(text(statement), {**params, "lo": lo, "hi": hi})
+            progress.advance(rows, hi - lo + 1)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
-    return time.perf_counter() - started
+        conn.execute(text("VACUUM ANALYZE news_items, classifications, ticker_mentions"))
+
+
+def loaded_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM classifications")).scalar_one())
+
+
+HISTORY_TABLES = ("news_items", "classifications", "ticker_mentions")
+
+
+def history_bytes(engine: Engine) -> int:
+    """Bytes on disk (heap, indexes, TOAST) of the tables one stored item writes to."""
+    with engine.connect() as conn:
+        return sum(
+            int(conn.execute(text("SELECT pg_total_relation_size(:t)"), {"t": table}).scalar_one())
+            for table in HISTORY_TABLES
+        )
+
+
+def trend_window_bytes(engine: Engine) -> int:
+    """Bytes of trend_windows and its partitions, written by the measured steps alone."""
+    query = text(
+        "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits"
+        " WHERE inhparent = 'trend_windows'::regclass"
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 EVENT_TIME = "to_timestamp(:start + g * :gap)"
@@ -162,15 +289,22 @@ FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
 def reset_measured_state(engine: Engine) -> None:
     """Back to the loaded history: drop a previous run's fresh items, windows and alerts."""
     with engine.begin() as conn:
-        conn.execute(text("CREATE INDEX IF NOT EXISTS ix_news_items_reprint_of"
-                          " ON news_items (reprint_of)"))
+        conn.execute(
+            text("CREATE INDEX IF NOT EXISTS ix_news_items_reprint_of ON news_items (reprint_of)")
+        )
         conn.execute(text("DELETE FROM news_items WHERE id LIKE 'n%'"))
-        conn.execute(text("TRUNCATE trend_windows, trend_steps, alerts, alert_events,"
-                          " webhook_deliveries, webhook_attempts, webhook_endpoints"))
-        conn.execute(text(
-            "CREATE INDEX IF NOT EXISTS ix_ticker_mentions_event_time"
-            " ON ticker_mentions (event_time)"
-        ))
+        conn.execute(
+            text(
+                "TRUNCATE trend_windows, trend_steps, alerts, alert_events,"
+                " webhook_deliveries, webhook_attempts, webhook_endpoints"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE INDEX IF NOT EXISTS ix_ticker_mentions_event_time"
+                " ON ticker_mentions (event_time)"
+            )
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE news_items, classifications, ticker_mentions"))
 
@@ -183,8 +317,9 @@ def history_end(engine: Engine) -> datetime | None:
     return None if last is None else floor_to(last, 30) + timedelta(seconds=30)
 
 
-def measure(engine: Engine, settings: Settings, args: argparse.Namespace,
-            end: datetime) -> dict[str, Any]:
+def measure(
+    engine: Engine, settings: Settings, args: argparse.Namespace, end: datetime
+) -> dict[str, Any]:
     step = timedelta(seconds=settings.trends.step_s)
     clock = SimulatedClock(end)
     started = time.perf_counter()
@@ -192,8 +327,14 @@ def measure(engine: Engine, settings: Settings, args: argparse.Namespace,
     first_step = time.perf_counter() - started
     rng = random.Random(7)
     with receiver() as (url, received):
-        add_endpoint(engine, settings.webhooks, f"bench-{time.time_ns()}", url, WallClock().now(),
-                     scope_kinds=["ticker"])
+        add_endpoint(
+            engine,
+            settings.webhooks,
+            f"bench-{time.time_ns()}",
+            url,
+            WallClock().now(),
+            scope_kinds=["ticker"],
+        )
         durations, burst_at, latency = [], None, None
         for index in range(args.steps):
             burst = index == 2
@@ -209,8 +350,14 @@ def measure(engine: Engine, settings: Settings, args: argparse.Namespace,
     return summary(args, durations, first_step, latency, settings)
 
 
-def new_items(engine: Engine, args: argparse.Namespace, now: datetime, step: timedelta,
-              rng: random.Random, burst: bool) -> datetime:
+def new_items(
+    engine: Engine,
+    args: argparse.Namespace,
+    now: datetime,
+    step: timedelta,
+    rng: random.Random,
+    burst: bool,
+) -> datetime:
     """One step's worth of fresh items; with `burst`, 20 negative ones about BURST_TICKER."""
     items, results, mentions = [], [], []
     count = args.new_per_step
@@ -230,33 +377,67 @@ def new_items(engine: Engine, args: argparse.Namespace, now: datetime, step: tim
     return now + step
 
 
-def fresh_rows(item_id: str, event: datetime, processed: datetime, symbol: str,
-               negative: bool, rng: random.Random) -> tuple[dict[str, Any], ...]:
+def fresh_rows(
+    item_id: str,
+    event: datetime,
+    processed: datetime,
+    symbol: str,
+    negative: bool,
+    rng: random.Random,
+) -> tuple[dict[str, Any], ...]:
     sentiment = "negative" if negative or rng.random() < 0.2 else "neutral"
     p_neg = 0.9 if sentiment == "negative" else 0.1
     return (
-        {"id": item_id, "source": f"src{rng.randrange(40)}", "published_at": event,
-         "event_time": event, "processed_at": processed, "headline": f"fresh {item_id}",
-         "url": f"https://bench.example/{item_id}", "lang": "en", "is_english": True,
-         "content_hash": item_id, "late": False, "schema_version": "1.0"},
-        {"item_id": item_id, "model_version": VERSION, "topic": rng.choice(TOPICS),
-         "topic_confidence": 0.8, "sentiment": sentiment, "p_negative": p_neg,
-         "p_neutral": 0.9 - p_neg + 0.05, "p_positive": 0.05, "score": 0.05 - p_neg,
-         "event_time": event, "processed_at": processed},
+        {
+            "id": item_id,
+            "source": f"src{rng.randrange(40)}",
+            "published_at": event,
+            "event_time": event,
+            "processed_at": processed,
+            "headline": f"fresh {item_id}",
+            "url": f"https://bench.example/{item_id}",
+            "lang": "en",
+            "is_english": True,
+            "content_hash": item_id,
+            "late": False,
+            "schema_version": "1.0",
+        },
+        {
+            "item_id": item_id,
+            "model_version": VERSION,
+            "topic": rng.choice(TOPICS),
+            "topic_confidence": 0.8,
+            "sentiment": sentiment,
+            "p_negative": p_neg,
+            "p_neutral": 0.9 - p_neg + 0.05,
+            "p_positive": 0.05,
+            "score": 0.05 - p_neg,
+            "event_time": event,
+            "processed_at": processed,
+        },
         {"item_id": item_id, "symbol": symbol, "origin": "producer", "event_time": event},
     )
 
 
 def firing(engine: Engine) -> bool:
     with engine.connect() as conn:
-        return conn.execute(
-            select(AlertRow.id).where(AlertRow.scope == f"ticker:{BURST_TICKER}",
-                                      AlertRow.state == "firing")
-        ).first() is not None
+        return (
+            conn.execute(
+                select(AlertRow.id).where(
+                    AlertRow.scope == f"ticker:{BURST_TICKER}", AlertRow.state == "firing"
+                )
+            ).first()
+            is not None
+        )
 
 
-def deliver(engine: Engine, settings: Settings, received: list[float],
-            simulated: timedelta, step_started: float) -> dict[str, float]:
+def deliver(
+    engine: Engine,
+    settings: Settings,
+    received: list[float],
+    simulated: timedelta,
+    step_started: float,
+) -> dict[str, float]:
     with httpx.Client() as client:
         while not received and deliver_due(engine, settings, WallClock(), client).claimed:
             pass
@@ -290,16 +471,16 @@ class receiver:  # noqa: N801 - used as a context manager
         self.server.server_close()
 
 
-def summary(args: argparse.Namespace, durations: list[float], first_step: float,
-            latency: dict[str, float] | None, settings: Settings) -> dict[str, Any]:
+def summary(
+    args: argparse.Namespace,
+    durations: list[float],
+    first_step: float,
+    latency: dict[str, float] | None,
+    settings: Settings,
+) -> dict[str, Any]:
     ordered = sorted(durations)
     rule_bound = (settings.alerts.hold_steps + 1) * settings.trends.step_s
     return {
-        "git_sha": git_sha(),
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "classifications": args.classifications,
-        "tickers": args.tickers,
-        "new_items_per_step": args.new_per_step,
         "step_seconds_p50": round(statistics.median(ordered), 4),
         "step_seconds_p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 4),
         "alert_latency_s": None if latency is None else round(latency["seconds"], 3),
@@ -308,16 +489,73 @@ def summary(args: argparse.Namespace, durations: list[float], first_step: float,
         "alert_latency_bound_s": rule_bound + settings.webhooks.poll_interval_s,
         "first_step_seconds": round(first_step, 3),
         "steps_measured": len(durations),
-        "step_s": settings.trends.step_s,
-        "window_s": settings.trends.window_s,
-        "cpu_count": os.cpu_count(),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
     }
 
 
+def run_summary(args: argparse.Namespace, sizes: list[dict[str, Any]]) -> dict[str, Any]:
+    settings = load_settings()
+    return {
+        "git_sha": git_sha(),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "database": args.database,
+        "tickers": args.tickers,
+        "classifications_per_day": args.per_day,
+        "new_items_per_step": args.new_per_step,
+        "step_s": settings.trends.step_s,
+        "window_s": settings.trends.window_s,
+        "cpu_count": os.cpu_count(),
+        "sizes": sizes,
+        "projection": projection(sizes, settings.trends.step_s),
+    }
+
+
+def projection(sizes: list[dict[str, Any]], step_s: int) -> dict[str, Any] | None:
+    """A year of history at the measured rate, from the largest size's bytes per day."""
+    if not sizes:
+        return None
+    largest = sizes[-1]
+    steps_per_day = 86400 // step_s
+    window_bytes_per_day = largest["trend_window_bytes_per_step"] * steps_per_day
+    return {
+        "history_gib_per_year": round(largest["bytes_per_day"] * 365 / 2**30, 1),
+        "trend_window_gib_per_day": round(window_bytes_per_day / 2**30, 2),
+        "note": "trend windows are kept for the retention the settings give, not a year",
+    }
+
+
+def chart(result: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = result["sizes"]
+    millions = [row["classifications"] / 1e6 for row in sizes]
+    fig, (steps, first) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label in (("step_seconds_p50", "p50"), ("step_seconds_p95", "p95")):
+        steps.plot(millions, [row[key] for row in sizes], marker="o", label=label)
+    steps.set_xlabel("stored classifications (millions)")
+    steps.set_ylabel("scheduler step (s)")
+    steps.set_ylim(bottom=0)
+    steps.legend()
+    first.plot(millions, [row["first_step_seconds"] for row in sizes], marker="o")
+    first.set_xlabel("stored classifications (millions)")
+    first.set_ylabel("first step, fills baselines (s)")
+    first.set_ylim(bottom=0)
+    fig.suptitle(
+        f"scheduler step vs history, {result['classifications_per_day']:,} per day,"
+        f" {result['tickers']:,} tickers (git {result['git_sha'][:7]})"
+    )
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
 def git_sha() -> str:
-    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     return done.stdout.strip() or "unknown"
 
 
@@ -325,6 +563,8 @@ def write(result: dict[str, Any], smoke: bool) -> None:
     out = ROOT / "bench" / "results" / ("smoke" if smoke else "") / "scheduler.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if not smoke and len(result["sizes"]) > 1:
+        chart(result, out.with_suffix(".png"))
     print(json.dumps(result, indent=2))
 
 

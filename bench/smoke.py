@@ -17,6 +17,7 @@ BENCHES = (
     "pipeline",
     "scheduler",
     "reliability",
+    "soak",
     "alert_quality",
 )
 ROOT = Path(__file__).resolve().parents[1]
