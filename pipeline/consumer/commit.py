@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from pipeline.consumer.offsets import PartitionOffsets
 from pipeline.consumer.steps import ForwardingStep, Message, Partition, ProcessingStep
 from pipeline.metrics import ClassifierMetrics
 
@@ -22,16 +23,28 @@ T = TypeVar("T")
 
 
 class Committer:
-    """Where offsets go: the Kafka consumer, or nowhere in embedded mode."""
+    """Where offsets go (the broker through the loop, or nowhere in embedded mode), and the
+    outcome recorded in one place: only acknowledged offsets count as committed."""
 
-    def __init__(self, commit: Callable[[Mapping[Partition, int]], bool] | None = None) -> None:
+    def __init__(
+        self,
+        commit: Callable[[Mapping[Partition, int]], bool] | None = None,
+        offsets: PartitionOffsets | None = None,
+    ) -> None:
         self._commit = commit
-        self.committed: dict[Partition, int] = {}
+        self.offsets = offsets or PartitionOffsets()
+
+    @property
+    def committed(self) -> Mapping[Partition, int]:
+        return self.offsets.committed
 
     def commit(self, offsets: Mapping[Partition, int]) -> bool:
         """True when the offsets are acknowledged now; False when they go out later."""
         done = self._commit(offsets) if self._commit is not None else True
-        self.committed.update(offsets)
+        if done:
+            self.offsets.acknowledge(offsets)
+        else:
+            self.offsets.refuse(offsets)
         return done
 
 
