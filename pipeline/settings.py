@@ -281,23 +281,6 @@ class ClassifierSettings(BaseModel):
     )
 
 
-class TestingSettings(BaseModel):
-    """Test-only knobs that break guarantees on purpose (negative controls). Never in production."""
-
-    model_config = _FROZEN
-
-    commit_order: Literal["rows_first", "offsets_first"] = Field(
-        "rows_first", description="TEST ONLY: offsets_first commits offsets before rows (wrong)"
-    )
-    crash_point: Literal["none", "between_commits"] = Field(
-        "none", description="TEST ONLY: SIGKILL the worker between the row and offset commits"
-    )
-    crash_after_batches: int = Field(1, ge=1, description="TEST ONLY: crash at this batch")
-    kill_on_text: str | None = Field(
-        None, description="TEST ONLY: SIGKILL the worker when it infers a headline holding this"
-    )
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FINSENT_",
@@ -329,7 +312,6 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
-    testing: TestingSettings = Field(default_factory=TestingSettings)
 
 
 def load_settings(**overrides: Any) -> Settings:
