@@ -22,7 +22,8 @@ def parse_faults(argv: Sequence[str] | None = None) -> ChainFaults:
         "--crash-at",
         type=int,
         metavar="N",
-        help="SIGKILL at the N-th commit of a chain, between the row and the offset commit",
+        help="SIGKILL at a chain's N-th offset commit: after its rows, before its offsets "
+        "(with --offsets-first: after its offsets, before its rows)",
     )
     parser.add_argument(
         "--kill-on-text", metavar="TEXT", help="SIGKILL when a headline holding TEXT is inferred"
