@@ -281,23 +281,6 @@ class ClassifierSettings(BaseModel):
     )
 
 
-class TestingSettings(BaseModel):
-    """Test-only knobs that break guarantees on purpose (negative controls). Never in production."""
-
-    model_config = _FROZEN
-
-    commit_order: Literal["rows_first", "offsets_first"] = Field(
-        "rows_first", description="TEST ONLY: offsets_first commits offsets before rows (wrong)"
-    )
-    crash_point: Literal["none", "between_commits"] = Field(
-        "none", description="TEST ONLY: SIGKILL the worker between the row and offset commits"
-    )
-    crash_after_batches: int = Field(1, ge=1, description="TEST ONLY: crash at this batch")
-    kill_on_text: str | None = Field(
-        None, description="TEST ONLY: SIGKILL the worker when it infers a headline holding this"
-    )
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FINSENT_",
@@ -329,7 +312,6 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
-    testing: TestingSettings = Field(default_factory=TestingSettings)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -352,18 +334,31 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"invalid settings: {problems}") from None
 
 
+# Sections that are gone: a variable left over from them is refused with what became of them,
+# not with a guess at a near name. TESTING once broke the commit order on purpose.
+_RETIRED_SECTIONS = {
+    "TESTING": "faults are injected by the test suite only (tests/faulty_worker.py); unset it",
+}
+
+
 def _refuse_unknown_sections(environ: Mapping[str, str]) -> None:
     """A misspelt section (FINSENT_DATABSE__URL) would be ignored and its value lost: refuse
     it, naming the nearest setting. Only the name is printed, never the value."""
-    import difflib
-
     sections = {name.upper() for name in Settings.model_fields}
     for name in sorted(environ):
         section = name.removeprefix("FINSENT_").split("__")[0]
         if name.startswith("FINSENT_") and "__" in name and section not in sections:
-            near = difflib.get_close_matches(name, sorted(setting_env_names()), n=1)
-            hint = f"; did you mean {near[0]}?" if near else ""
-            raise ConfigError(f"{name} is not a setting (no section {section}){hint}")
+            raise ConfigError(_unknown_section(name, section))
+
+
+def _unknown_section(name: str, section: str) -> str:
+    import difflib
+
+    if section in _RETIRED_SECTIONS:
+        return f"{name} is no longer a setting: {_RETIRED_SECTIONS[section]}"
+    near = difflib.get_close_matches(name, sorted(setting_env_names()), n=1)
+    hint = f"; did you mean {near[0]}?" if near else ""
+    return f"{name} is not a setting (no section {section}){hint}"
 
 
 @lru_cache(maxsize=1)

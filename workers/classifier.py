@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from pipeline.clock import WallClock
 from pipeline.consumer.crash_ledger import SqlCrashLedger
 from pipeline.consumer.dead_letters import KafkaDeadLetterSink
-from pipeline.consumer.factory import ChainDeps, build_chain
+from pipeline.consumer.factory import ChainDeps, StepWrapper, build_chain
 from pipeline.consumer.kafka_adapter import KafkaBrokerConsumer
 from pipeline.consumer.poison import PoisonWatch
 from pipeline.consumer.processor import StreamProcessor
@@ -56,8 +56,15 @@ def make_producer(kafka: KafkaSettings) -> KafkaProducer:
     )
 
 
-def run_classifier(settings: Settings, metrics: ClassifierMetrics | None = None) -> None:
-    """Run the worker until SIGTERM/SIGINT; drains, commits and returns (exit 0)."""
+def run_classifier(
+    settings: Settings,
+    metrics: ClassifierMetrics | None = None,
+    wrap: StepWrapper | None = None,
+) -> None:
+    """Run the worker until SIGTERM/SIGINT; drains, commits and returns (exit 0).
+
+    `wrap` is for the tests' faulty worker (tests/faulty_worker.py); production passes none.
+    """
     stopping = threading.Event()
     _on_signals(stopping.set)  # first: a SIGTERM while the model loads still exits cleanly
     metrics = metrics or ClassifierMetrics()
@@ -82,6 +89,7 @@ def run_classifier(settings: Settings, metrics: ClassifierMetrics | None = None)
         KafkaDeadLetterSink(producer, kafka.dlq_topic),
         publisher,
         poison_watch(engine, settings, clock),
+        wrap,
     )
     consumer = make_consumer(kafka)
     processor = StreamProcessor(
@@ -117,7 +125,7 @@ def _on_signals(stop: Any) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def main() -> None:
+def main(wrap: StepWrapper | None = None) -> None:
     """`python -m workers.classifier`: the worker without the CLI's other imports."""
     from pipeline.storage.db import open_database
     from workers.invocation import run_guarded, settings
@@ -127,7 +135,7 @@ def main() -> None:
         config = settings()
         open_database(config.database).dispose()  # fail fast: unreachable, or no schema
         serve_metrics(config.metrics_host, config.metrics_port)
-        run_classifier(config)
+        run_classifier(config, wrap=wrap)
 
     run_guarded(start)
 

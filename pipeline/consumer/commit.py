@@ -1,4 +1,4 @@
-"""The commit step (always last), its policy, and the test-only crash point.
+"""The commit step (always last) and its policy.
 
 Offsets reach this step only after their rows are committed and their dead letters
 acknowledged, so committing here can never lose an item.
@@ -6,20 +6,13 @@ acknowledged, so committing here can never lose an item.
 
 from __future__ import annotations
 
-import logging
-import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 
 from pipeline.consumer.offsets import PartitionOffsets
-from pipeline.consumer.steps import ForwardingStep, Message, Partition, ProcessingStep
+from pipeline.consumer.steps import Message, Partition, ProcessingStep
 from pipeline.metrics import ClassifierMetrics
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class Committer:
@@ -58,23 +51,6 @@ class CommitPolicy:
         return now - last_commit_at >= self.min_interval_s
 
 
-class CrashPoint:
-    """TEST ONLY: SIGKILL this process the n-th time it is reached (negative controls)."""
-
-    def __init__(self, at: int | None) -> None:
-        self._at = at
-        self._reached = 0
-
-    def reached(self, where: str) -> None:
-        if self._at is None:
-            return
-        self._reached += 1
-        if self._reached == self._at:
-            log.warning("test crash point reached (%s): killing the worker", where)
-            logging.shutdown()
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 class CommitStep(ProcessingStep[int]):
     """Payload: how many fetched messages the offsets cover."""
 
@@ -83,12 +59,10 @@ class CommitStep(ProcessingStep[int]):
         committer: Committer,
         policy: CommitPolicy,
         metrics: ClassifierMetrics,
-        crash: CrashPoint | None = None,
     ) -> None:
         self._committer = committer
         self._policy = policy
         self._metrics = metrics
-        self._crash = crash or CrashPoint(None)
         self._offsets: dict[Partition, int] = {}
         self._messages = 0
         self._last = time.monotonic()
@@ -116,29 +90,8 @@ class CommitStep(ProcessingStep[int]):
         self._messages = 0
 
     def _commit(self) -> None:
-        self._crash.reached("rows committed, offsets not yet")
         self._committer.commit(self._offsets)
         self._metrics.committed.inc(self._messages)
         self._metrics.uncommitted.dec(self._messages)
         self._offsets, self._messages = {}, 0
         self._last = time.monotonic()
-
-
-class EarlyCommitStep(ForwardingStep[T]):
-    """TEST ONLY (`testing.commit_order=offsets_first`): commits offsets before the rows.
-
-    Exists so the kill -9 test can prove it detects loss; never used otherwise.
-    """
-
-    def __init__(
-        self, next_step: ProcessingStep[T], committer: Committer, crash: CrashPoint
-    ) -> None:
-        super().__init__(next_step)
-        self._committer = committer
-        self._crash = crash
-
-    def submit(self, message: Message[T]) -> None:
-        # The crash counts only once the broker has the offsets: a deferred commit loses nothing.
-        if self._committer.commit(message.committable):
-            self._crash.reached("offsets committed, rows not yet")
-        self._next.submit(message)

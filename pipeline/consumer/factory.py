@@ -4,32 +4,41 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine
 
 from pipeline.batching import BatchLimits
 from pipeline.classify import BatchClassifier
 from pipeline.clock import Clock
-from pipeline.consumer.batch_step import BatchStep, WorkBatch
-from pipeline.consumer.commit import (
-    CommitPolicy,
-    CommitStep,
-    Committer,
-    CrashPoint,
-    EarlyCommitStep,
-)
+from pipeline.consumer.batch_step import BatchStep
+from pipeline.consumer.commit import CommitPolicy, CommitStep, Committer
 from pipeline.consumer.dead_letters import DeadLetterSink, DeadLetterStep
 from pipeline.consumer.decode import DecodeStep, RawRecord
-from pipeline.consumer.faults import KillOnText
 from pipeline.consumer.poison import PoisonGuard, PoisonWatch
 from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
-from pipeline.consumer.store import InferenceTask, ScoredPublisher, ScoredWork, StoreTask
+from pipeline.consumer.store import InferenceTask, ScoredPublisher, StoreTask
 from pipeline.consumer.threaded import RunTaskInThread
 from pipeline.label_drift import LabelDrift
 from pipeline.metrics import ClassifierMetrics
 from pipeline.scored import ModelRecord
 from pipeline.settings import Settings
 from pipeline.storage.results import TimePolicy
+
+T = TypeVar("T")
+
+
+class StepWrapper(Protocol):
+    """Wraps one step of the chain as it is built: the seam through which the tests inject
+    faults (a crash between the commits, offsets committed early). Production passes none.
+
+    `name` is one of decode, dead_letters, batch, infer, store, commit, poison_guard; the
+    returned step takes the wrapped step's place and must hand its messages on to it.
+    """
+
+    def __call__(
+        self, name: str, step: ProcessingStep[Any], committer: Committer
+    ) -> ProcessingStep[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class ChainDeps:
     dead_letters: DeadLetterSink
     publisher: ScoredPublisher | None = None
     poison: PoisonWatch | None = None
+    wrap: StepWrapper | None = None
 
 
 def time_policy(settings: Settings) -> TimePolicy:
@@ -75,17 +85,12 @@ class Chain(ForwardingStep[RawRecord]):
 def build_chain(deps: ChainDeps, committer: Committer) -> Chain:
     """(poison guard →) decode → dead letters → batch → inference → store → commit, commit last."""
     settings, metrics = deps.settings, deps.metrics
-    testing = settings.testing
-    crash = CrashPoint(
-        testing.crash_after_batches if testing.crash_point == "between_commits" else None
-    )
-    wrong_order = testing.commit_order == "offsets_first"
-    commit: ProcessingStep[int] = CommitStep(
-        committer,
-        CommitPolicy(settings.classifier.commit_interval_ms / 1000),
-        metrics,
-        None if wrong_order else crash,
-    )
+
+    def wrap(name: str, step: ProcessingStep[T]) -> ProcessingStep[T]:
+        return step if deps.wrap is None else deps.wrap(name, step, committer)
+
+    policy = CommitPolicy(settings.classifier.commit_interval_ms / 1000)
+    commit = wrap("commit", CommitStep(committer, policy, metrics))
     writer = StoreTask(
         deps.engine,
         deps.model,
@@ -96,26 +101,28 @@ def build_chain(deps: ChainDeps, committer: Committer) -> Chain:
         deps.publisher,
     )
     depth = settings.batching.pipeline_depth
-    store: ProcessingStep[ScoredWork] = RunTaskInThread(writer, commit, depth, "store")
-    if wrong_order:
-        store = EarlyCommitStep(store, committer, crash)
-    inference: Callable[[WorkBatch], ScoredWork] = InferenceTask(
+    store = wrap("store", RunTaskInThread(writer, commit, depth, "store"))
+    inference = InferenceTask(
         deps.classifier, deps.clock, metrics, LabelDrift.from_manifest(deps.model.manifest)
     )
-    if testing.kill_on_text:
-        inference = KillOnText(inference, testing.kill_on_text)
-    infer = RunTaskInThread(inference, store, depth, "infer")
-    batch = BatchStep(
-        infer,
-        BatchLimits.from_settings(settings.batching),
-        deps.classifier.runtime.token_ids,
-        deps.clock.monotonic,
-        metrics,
+    infer = wrap("infer", RunTaskInThread(inference, store, depth, "infer"))
+    batch = wrap(
+        "batch",
+        BatchStep(
+            infer,
+            BatchLimits.from_settings(settings.batching),
+            deps.classifier.runtime.token_ids,
+            deps.clock.monotonic,
+            metrics,
+        ),
     )
-    letters = DeadLetterStep(batch, deps.dead_letters, metrics)
-    head: ProcessingStep[RawRecord] = DecodeStep(letters, settings.events, deps.clock, metrics)
+    letters = wrap("dead_letters", DeadLetterStep(batch, deps.dead_letters, metrics))
+    head = wrap("decode", DecodeStep(letters, settings.events, deps.clock, metrics))
     if deps.poison is not None:
-        head = PoisonGuard(
-            head, letters, deps.poison, committer.committed, settings.events, deps.clock
+        head = wrap(
+            "poison_guard",
+            PoisonGuard(
+                head, letters, deps.poison, committer.committed, settings.events, deps.clock
+            ),
         )
     return Chain(head, [writer.cancel, deps.classifier.cache.clear])

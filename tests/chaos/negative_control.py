@@ -45,7 +45,11 @@ def run_negative_control(
         db_url = stack.enter_context(run.database())
         stack.enter_context(run.topics())
         wrong = Service(
-            "wrong-order", "classify", run.env(db_url, **WRONG_ORDER), workdir / "wrong-order.log"
+            "wrong-order",
+            "faulty-classify",
+            run.env(db_url),
+            workdir / "wrong-order.log",
+            WRONG_ORDER,
         )
         wrong.start()
         stack.callback(wrong.stop)
@@ -63,11 +67,8 @@ def run_negative_control(
     )
 
 
-WRONG_ORDER = {
-    "FINSENT_TESTING__COMMIT_ORDER": "offsets_first",
-    "FINSENT_TESTING__CRASH_POINT": "between_commits",
-    "FINSENT_TESTING__CRASH_AFTER_BATCHES": "3",
-}
+# Offsets committed before rows, SIGKILL after the third offset commit (tests/faulty_worker.py).
+WRONG_ORDER = ("--offsets-first", "--crash-at", "3")
 
 
 def _await_exit(service: Service, timeout: float) -> int | None:

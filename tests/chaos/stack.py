@@ -24,6 +24,8 @@ _CLI = ["-c", "from workers.cli import main; main()", "worker"]
 COMMANDS: dict[str, list[str]] = {
     kind: [*_CLI, kind] for kind in ("classify", "schedule", "notify")
 }
+# The same classifier with test faults in its chain, named by the Service's `faults`.
+COMMANDS["faulty-classify"] = ["-m", "tests.faulty_worker"]
 
 
 def free_port() -> int:
@@ -85,6 +87,7 @@ class Service:
     kind: str
     env: dict[str, str]
     log_path: Path
+    faults: tuple[str, ...] = ()  # tests/faulty_worker.py's arguments, for "faulty-classify"
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -95,7 +98,7 @@ class Service:
         self._log.write(f"\n==== start {self.starts + 1} of {self.name}\n".encode())
         self._log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, *COMMANDS[self.kind]],
+            [sys.executable, *COMMANDS[self.kind], *self.faults],
             cwd=REPO,
             env={**self.env, "FINSENT_METRICS_PORT": str(self.port)},
             stdout=self._log,

@@ -33,6 +33,7 @@ class Supervisor:
 
     stack: Stack
     logs: Path
+    faults: tuple[str, ...]
     env: dict[str, str]
     lives: list[Worker]
 
@@ -40,7 +41,8 @@ class Supervisor:
         """Restarts needed until the group's lag is 0; max_restarts + 1 if it never got there."""
         deadline = time.monotonic() + timeout
         while len(self.lives) <= max_restarts + 1 and time.monotonic() < deadline:
-            worker = Worker(self.stack, self.logs / f"life-{len(self.lives)}.log", **self.env)
+            log = self.logs / f"life-{len(self.lives)}.log"
+            worker = Worker(self.stack, log, self.faults, **self.env)
             self.lives.append(worker)
             while worker.proc.poll() is None and time.monotonic() < deadline:
                 if group_lag(self.stack) == 0:
@@ -51,7 +53,7 @@ class Supervisor:
 
 @pytest.fixture
 def supervisor(stack: Stack, tmp_path: Path) -> Iterator[Supervisor]:
-    made = Supervisor(stack, tmp_path, {"FINSENT_TESTING__KILL_ON_TEXT": PILL}, [])
+    made = Supervisor(stack, tmp_path, ("--kill-on-text", PILL), {}, [])
     yield made
     for worker in made.lives:
         worker.stop_quietly()

@@ -29,8 +29,8 @@ from tests.integration.worker_harness import (
 def workers(tmp_path: Path):  # type: ignore[no-untyped-def]
     started: list[Worker] = []
 
-    def start(stack: Stack, name: str = "w", **env: str) -> Worker:
-        worker = Worker(stack, tmp_path / f"{name}-{len(started)}.log", **env)
+    def start(stack: Stack, name: str = "w", faults: tuple[str, ...] = (), **env: str) -> Worker:
+        worker = Worker(stack, tmp_path / f"{name}-{len(started)}.log", faults, **env)
         started.append(worker)
         return worker
 
@@ -138,12 +138,7 @@ def test_kill_9_then_restart_stores_every_event_exactly_once(
         )
         assert worker.kill9() == -9
     else:
-        worker = workers(
-            stack,
-            FINSENT_TESTING__CRASH_POINT="between_commits",
-            FINSENT_TESTING__CRASH_AFTER_BATCHES="3",
-            **env,
-        )
+        worker = workers(stack, faults=("--crash-at", "3"), **env)
         assert worker.wait(90) == -9
         assert "test crash point reached (rows committed, offsets not yet)" in worker.log()
     stored_before = len(stored_ids(stack.db_url))
@@ -167,12 +162,7 @@ def test_kill_9_then_restart_stores_every_event_exactly_once(
 def test_negative_control_wrong_commit_order_loses_items(stack: Stack, workers) -> None:  # type: ignore[no-untyped-def]
     events = stream_of(600, reprints=0, tag="n")
     produce_events(stack, events)
-    worker = workers(
-        stack,
-        FINSENT_TESTING__COMMIT_ORDER="offsets_first",
-        FINSENT_TESTING__CRASH_POINT="between_commits",
-        FINSENT_TESTING__CRASH_AFTER_BATCHES="2",
-    )
+    worker = workers(stack, faults=("--offsets-first", "--crash-at", "2"))
     assert worker.wait(90) == -9
     assert "test crash point reached (offsets committed, rows not yet)" in worker.log()
     restarted = workers(stack)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -109,14 +109,18 @@ class MetricsNotUpError(Exception):
 
 
 class Worker:
-    """`finsent worker classify` in a subprocess, with its metrics and log at hand."""
+    """`finsent worker classify` in a subprocess, with its metrics and log at hand; with
+    `faults` (tests/faulty_worker.py's arguments), the same worker with faults in its chain."""
 
-    def __init__(self, stack: Stack, log_path: Path, **env: str) -> None:
+    def __init__(
+        self, stack: Stack, log_path: Path, faults: Sequence[str] = (), **env: str
+    ) -> None:
         self.port = free_port()
         self.log_path = log_path
         self._log = log_path.open("ab")
+        module = ["tests.faulty_worker", *faults] if faults else ["workers.classifier"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.classifier"],
+            [sys.executable, "-m", *module],
             cwd=REPO,
             env=stack.env(FINSENT_METRICS_PORT=str(self.port), **env),
             stdout=self._log,

@@ -6,6 +6,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,20 +20,27 @@ from pipeline.companies import Company
 from pipeline.consumer.commit import Committer
 from pipeline.consumer.dead_letters import DeadLetterError
 from pipeline.consumer.decode import RawRecord, Rejected
-from pipeline.consumer.factory import Chain, ChainDeps, build_chain
-from pipeline.consumer.steps import Message, MessageRejected, Partition
+from pipeline.consumer.factory import Chain, ChainDeps, StepWrapper, build_chain
+from pipeline.consumer.steps import (
+    ForwardingStep,
+    Message,
+    MessageRejected,
+    Partition,
+    ProcessingStep,
+)
 from pipeline.encoding import TextEncoder
 from pipeline.errors import StorageError
 from pipeline.metrics import ClassifierMetrics
 from pipeline.runtime import ModelRuntime
 from pipeline.scored import Coordinates, ModelRecord
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings, load_settings, setting_env_names
 from pipeline.storage import results
 from pipeline.storage.results import CLASSIFICATIONS, ITEMS
 from pipeline.tickers import CompanyMatcher, TickerExtractor
 from tests.unit.stream_fakes import T0, FakeRuntime, sqlite_memory_engine
 
 P0, P1 = Partition("news.raw", 0), Partition("news.raw", 1)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class FakeAck:
@@ -69,11 +77,10 @@ def message(partition: Partition, offset: int, value: bytes | None) -> Message[R
     return Message(RawRecord(value, where), {partition: offset + 1})
 
 
-def settings(**testing: Any) -> Settings:
+def settings() -> Settings:
     return load_settings(
         batching={"max_batch_size": 4, "max_wait_ms": 1, "pipeline_depth": 1},
         classifier={"retry_backoff_max_s": 0.01},
-        testing=testing or {},
         _env_file=None,
     )
 
@@ -89,6 +96,7 @@ def make_chain(
     on_commit: Callable[[Mapping[Partition, int]], None],
     config: Settings | None = None,
     runtime: InferenceRuntime | None = None,
+    wrap: StepWrapper | None = None,
 ) -> Chain:
     runtime = runtime or FakeRuntime()
     extractor = TickerExtractor(CompanyMatcher([Company("AAPL", "Apple Inc.", ("Apple",))]))
@@ -100,6 +108,7 @@ def make_chain(
         WallClock(),
         ClassifierMetrics(CollectorRegistry()),
         sink,
+        wrap=wrap,
     )
 
     def acknowledged(offsets: Mapping[Partition, int]) -> bool:
@@ -237,18 +246,51 @@ def test_database_outage_backs_up_the_chain_and_loses_nothing(
     assert commits[-1] == {P0: offset + 3}
 
 
-def test_test_only_wrong_order_commits_before_rows_exist() -> None:
+class Tally(ForwardingStep[Any]):
+    """Counts the messages a wrapped step is handed, then hands them on."""
+
+    def __init__(self, next_step: ProcessingStep[Any], counts: Counter[str], name: str) -> None:
+        super().__init__(next_step)
+        self._counts, self._name = counts, name
+
+    def submit(self, message: Message[Any]) -> None:
+        self._counts[self._name] += 1
+        self._next.submit(message)
+
+
+def test_the_wrap_hook_wraps_every_named_step_in_the_flow_of_messages() -> None:
     engine, sink = sqlite_memory_engine(), FakeSink()
-    seen_at_commit: list[int] = []
-    chain = make_chain(
-        engine,
-        sink,
-        lambda o: seen_at_commit.append(len(stored_ids(engine))),
-        settings(commit_order="offsets_first"),
-    )
-    feed(chain, [message(P0, 0, good("a"))])
-    assert seen_at_commit[0] == 0
-    assert stored_ids(engine) == {"a"}
+    wrapped: list[str] = []
+    handed: Counter[str] = Counter()
+
+    def tally(name: str, step: ProcessingStep[Any], committer: Committer) -> ProcessingStep[Any]:
+        wrapped.append(name)
+        return Tally(step, handed, name)
+
+    commits: list[dict[Partition, int]] = []
+    chain = make_chain(engine, sink, lambda o: commits.append(dict(o)), wrap=tally)
+    feed(chain, [message(P0, o, good(f"w{o}", f"story {o}")) for o in range(4)])
+
+    assert wrapped == ["commit", "store", "infer", "batch", "dead_letters", "decode"]
+    assert (handed["decode"], handed["dead_letters"]) == (4, 4), "one message per record"
+    assert handed["batch"] == 4
+    assert handed["infer"] == handed["store"] == handed["commit"] >= 1, "one per batch"
+    assert stored_ids(engine) == {f"w{o}" for o in range(4)}
+    assert commits[-1] == {P0: 4}
+
+
+def test_production_holds_no_fault_to_switch_on() -> None:
+    """Faults live in tests/chain_faults.py: no setting names them and no production module
+    can kill its own process."""
+    assert "testing" not in Settings.model_fields
+    assert not any("TESTING" in env for env in setting_env_names())
+    killers = [
+        path.relative_to(ROOT).as_posix()
+        for folder in ("pipeline", "workers")
+        for path in (ROOT / folder).rglob("*.py")
+        if "SIGKILL" in path.read_text(encoding="utf-8")
+    ]
+    assert killers == []
 
 
 def test_rows_the_database_refuses_become_dead_letters_not_a_stall(

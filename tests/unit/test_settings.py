@@ -73,6 +73,15 @@ def test_nested_env_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.param(
             "FINSENT_ALERTS__MIN_NEGATIVE_SHARE", "1.5", "min_negative_share", id="share > 1"
         ),
+        pytest.param(
+            "FINSENT_DATABSE__URL", "sqlite://", "did you mean FINSENT_DATABASE__URL", id="typo"
+        ),
+        pytest.param(
+            "FINSENT_TESTING__COMMIT_ORDER",
+            "offsets_first",
+            r"no longer a setting: faults are injected by the test suite only",
+            id="a test fault left in the environment",
+        ),
     ],
 )
 def test_bad_config_is_a_clear_error(
