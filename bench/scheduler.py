@@ -77,6 +77,7 @@ CHUNK = 500_000
 
 def main() -> None:
     args = parse()
+    args.git_sha = git_sha()  # the code measured is the code at the start
     url = bench_database(args.admin_url, args.database, fresh=not args.reuse)
     settings = load_settings(
         database={"url": url, "statement_timeout_ms": 0},
@@ -144,7 +145,7 @@ def measure_when_idle(
     """
     for attempt in range(1, args.idle_tries + 1):
         load_before = wait_for_idle(args.idle_load, args.idle_wait_min)
-        meter = OtherCpu(args.database)
+        meter = OtherCpu(engine)
         result = measure(engine, settings, args, end)
         other = meter.share()
         result.update(load_average_1m_at_start=load_before, other_cpu_share=other, attempts=attempt)
@@ -167,34 +168,51 @@ def wait_for_idle(threshold: float, minutes: float) -> float:
 
 
 class OtherCpu:
-    """CPU time the rest of the machine used since construction, as a share of all CPU time."""
+    """CPU time other processes used since construction, as a share of all CPU time.
 
-    def __init__(self, database: str) -> None:
-        self._database = database
-        self._total, self._ours = self._sample()
+    Ours are this process and every process of the bench's PostgreSQL server (its backends,
+    parallel workers, autovacuum): the server is the system under test. The others are
+    counted by the processes alive at both ends (a process that starts and ends inside a
+    try is missed); parallel workers come and go inside a query, which is why the server is
+    recognised by its postmaster and not its processes' names.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        with engine.connect() as conn:
+            backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        self._postmaster = parent_pid(backend)
+        self._total, self._others = machine_jiffies(), self._other_jiffies()
 
     def share(self) -> float:
-        total, ours = self._sample()
-        spent = total - self._total
-        return round(max(0, spent - (ours - self._ours)) / spent, 3) if spent else 0.0
+        spent = machine_jiffies() - self._total
+        others = self._other_jiffies()
+        used = sum(max(0, jiffies - self._others.get(pid, 0)) for pid, jiffies in others.items())
+        return round(min(used, spent) / spent, 3) if spent else 0.0
 
-    def _sample(self) -> tuple[int, int]:
-        """(busy and idle jiffies of all CPUs, busy jiffies of this process and our backends)."""
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        ours = sum(process_jiffies(pid) for pid in self._our_pids())
-        return sum(fields[:8]), ours
-
-    def _our_pids(self) -> list[int]:
-        pids = [os.getpid()]
+    def _other_jiffies(self) -> dict[int, int]:
+        found = {}
         for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    command = (entry / "cmdline").read_bytes()
-                except OSError:  # the process ended while we looked: not ours to count
-                    continue
-                if command.startswith(b"postgres: ") and self._database.encode() in command:
-                    pids.append(int(entry.name))
-        return pids
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            if pid in (os.getpid(), self._postmaster) or parent_pid(pid) == self._postmaster:
+                continue
+            found[pid] = process_jiffies(pid)
+        return found
+
+
+def machine_jiffies() -> int:
+    """Busy and idle time of all CPUs (the first line of /proc/stat, user..steal)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    return sum(int(v) for v in fields)
+
+
+def parent_pid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # it ended while we looked; nobody's child any more
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def process_jiffies(pid: int) -> int:
@@ -584,7 +602,7 @@ def summary(
 def run_summary(args: argparse.Namespace, sizes: list[dict[str, Any]]) -> dict[str, Any]:
     settings = load_settings()
     return {
-        "git_sha": git_sha(),
+        "git_sha": args.git_sha,
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "database": args.database,
         "tickers": args.tickers,
