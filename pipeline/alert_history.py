@@ -8,12 +8,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Select, func, select
 
+from pipeline.clock import as_utc
 from pipeline.report_views import alert_history, delivery_status
 from pipeline.reporting import (
     ItemFilter,
     Scope,
     ScoredItem,
-    as_utc,
     count_scored_items,
     scored_item_list,
     scored_item_page,

@@ -19,13 +19,13 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from pipeline.alerts import OpenAlert, advance
+from pipeline.clock import as_utc
 from pipeline.companies import issuer_symbols
 from pipeline.detection import Observation, Verdict, evaluate, is_judged, verdict_figures
 from pipeline.rules import Rule, deepest_baseline, load_rules
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
 from pipeline.trends import (
-    as_utc,
     baseline_ends,
     ceil_to,
     current_model_version,

@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, func, select
 
 from pipeline import alert_metrics
+from pipeline.clock import as_utc
 from pipeline.errors import ConfigError
 from pipeline.reclassify import TimeRange
-from pipeline.reporting import as_utc, current_model_version
+from pipeline.reporting import current_model_version
 from pipeline.rules import Rule, deepest_baseline
 from pipeline.settings import Settings
 from pipeline.storage.results import CLASSIFICATIONS, ITEMS

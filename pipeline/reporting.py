@@ -7,13 +7,13 @@ migration 0003_reporting do the aggregation, so SQL users and the API see the sa
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine, Select, case, func, select
 
-from pipeline.clock import Clock
+from pipeline.clock import Clock, as_utc
 from pipeline.errors import FinsentError
 from pipeline.report_views import (
     SENTIMENT,
@@ -112,11 +112,6 @@ class ScopeCount(BaseModel):
 
     scope: str
     items: int
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones. Callers get aware UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def sentiment_series(

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pipeline import reporting
+from pipeline.clock import as_utc
 from pipeline.detection import Observation
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
@@ -195,10 +196,6 @@ def top_negative_items(
         }
         for r in conn.execute(query)
     ]
-
-
-def as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @functools.lru_cache(maxsize=32)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, Row, create_engine, event, select
 from sqlalchemy.pool import StaticPool
 
 from pipeline.backtest import Series, run_backtest
-from pipeline.clock import SimulatedClock
+from pipeline.clock import SimulatedClock, as_utc
 from pipeline.identity import content_hash
 from pipeline.scheduling import StepReport, run_step
 from pipeline.scored import ModelRecord, ScoredItem, Scores
@@ -23,7 +23,6 @@ from pipeline.storage.results import ResultBatch, TimePolicy, store_batch
 from pipeline.storage.tables import Base
 from pipeline.storage.trend_tables import TrendWindow
 from pipeline.tickers import CompanyMatcher, TickerExtractor
-from pipeline.trends import as_utc
 from pipeline.window_evidence import Counted, evidence_observation, window_evidence
 from tests.unit.stream_fakes import event as news_event
 
