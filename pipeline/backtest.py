@@ -22,13 +22,13 @@ from pipeline.alerts import OpenAlert, advance
 from pipeline.clock import as_utc
 from pipeline.companies import issuer_symbols
 from pipeline.detection import Observation, Verdict, evaluate, is_judged, verdict_figures
+from pipeline.model_version import current_model_version
 from pipeline.rules import Rule, deepest_baseline, load_rules
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
 from pipeline.trends import (
     baseline_ends,
     ceil_to,
-    current_model_version,
     floor_to,
     scope_kind,
 )
@@ -327,7 +327,7 @@ def load_series(
     """Every scope's items in [start, end] of the current model version."""
     c, n = ClassificationRow, NewsItem
     with engine.connect() as conn:
-        version = current_model_version(conn, settings)
+        version = current_model_version(conn, settings.model.current_version)
         if version is None:
             return {}
         query = (

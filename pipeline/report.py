@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
 from pipeline.alert_history import AlertSummary, count_alerts, list_alerts
+from pipeline.model_version import current_model_version
 from pipeline.report_checks import check_range, check_scope, empty_note
 from pipeline.reporting import (
     MOVER_MIN_ITEMS,
@@ -19,7 +20,6 @@ from pipeline.reporting import (
     Scope,
     SentimentPoint,
     TopicShare,
-    current_model_version,
     ranked_movers,
     sentiment_series,
     topic_mix,

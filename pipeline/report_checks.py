@@ -17,8 +17,9 @@ from pipeline.clock import as_utc
 from pipeline.companies import load_companies
 from pipeline.errors import ConfigError
 from pipeline.labels import TOPICS
+from pipeline.model_version import current_model_version
 from pipeline.report_views import scored_items
-from pipeline.reporting import Scope, current_model_version, in_scope
+from pipeline.reporting import Scope, in_scope
 from pipeline.storage.tables import ModelVersion, TickerMention
 
 

@@ -11,22 +11,21 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, Engine, Select, case, func, select
+from sqlalchemy import Connection, Select, case, func, select
 
-from pipeline.clock import Clock, as_utc
+from pipeline.clock import as_utc
 from pipeline.errors import FinsentError
 from pipeline.report_views import (
     SENTIMENT,
     scored_items,
     top_movers_daily,
 )
-from pipeline.storage.tables import ModelVersion, TickerMention, settings_kv
+from pipeline.storage.tables import TickerMention
 
 Period = Literal["hourly", "daily"]
 PERIOD_LENGTH: dict[Period, timedelta] = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
 # A day's mean score over fewer items than this is noise, not a move.
 MOVER_MIN_ITEMS = 10
-CURRENT_MODEL_KEY = "model.current_version"
 _SCOPE = re.compile(r"^(market|topic:.{1,64}|ticker:[A-Z][A-Z0-9.\-]{0,11})$")
 _FROZEN = ConfigDict(frozen=True)
 Q = TypeVar("Q", bound=Select[Any])
@@ -275,31 +274,6 @@ def busiest_scopes(
         *(ScopeCount(scope=f"topic:{t}", items=n) for t, n in topics),
         *(ScopeCount(scope=f"ticker:{t}", items=n) for t, n in tickers),
     ]
-
-
-def current_model_version(conn: Connection, configured: str | None = None) -> str | None:
-    """The one rule for the model version trends, alerts, views, API and report read: the
-    configured one (FINSENT_MODEL__CURRENT_VERSION; the scheduler publishes it for the views),
-    else the published one (settings_kv), else the newest registered model."""
-    if configured:
-        return configured
-    published = select(settings_kv.c.value).where(settings_kv.c.key == CURRENT_MODEL_KEY)
-    newest = select(ModelVersion.version).order_by(
-        ModelVersion.registered_at.desc(), ModelVersion.version.desc()
-    )
-    return conn.execute(published).scalar() or conn.execute(newest.limit(1)).scalar()
-
-
-def publish_current_model(engine: Engine, version: str, clock: Clock) -> None:
-    """Record the current model version (settings_kv): what views, trends and alerts read
-    when none is configured (`finsent model switch`, the scheduler publishing a pin)."""
-    with engine.begin() as conn:
-        conn.execute(settings_kv.delete().where(settings_kv.c.key == CURRENT_MODEL_KEY))
-        conn.execute(
-            settings_kv.insert().values(
-                key=CURRENT_MODEL_KEY, value=version, updated_at=clock.now()
-            )
-        )
 
 
 def in_scope(query: Q, scope: Scope) -> Q:

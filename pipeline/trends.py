@@ -30,7 +30,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pipeline import reporting
 from pipeline.clock import as_utc
 from pipeline.detection import Observation
 from pipeline.settings import Settings
@@ -59,11 +58,6 @@ def ceil_to(moment: datetime, seconds: int) -> datetime:
 
 def scope_kind(scope: str) -> str:
     return scope.split(":", 1)[0]
-
-
-def current_model_version(conn: Connection, settings: Settings) -> str | None:
-    """The version the windows read: the same rule as the views (reporting)."""
-    return reporting.current_model_version(conn, settings.model.current_version)
 
 
 def baseline_ends(step_at: datetime, window_s: int, windows: int) -> list[datetime]:

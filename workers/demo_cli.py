@@ -125,8 +125,8 @@ def _replay(
     from pipeline.consumer.factory import time_policy
     from pipeline.demo import DemoScorer, replay
     from pipeline.endpoints import add_endpoint
+    from pipeline.model_version import publish_current_model
     from pipeline.notifier import deliver_due
-    from pipeline.reporting import publish_current_model
     from pipeline.storage.db import make_engine
     from pipeline.storage.migrate import upgrade
     from pipeline.webhooks import new_secret

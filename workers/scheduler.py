@@ -21,7 +21,6 @@ from pipeline.boundary import log_failure
 from pipeline.clock import Clock, WallClock
 from pipeline.maintenance import apply_retention, prepare_partitions
 from pipeline.model_switch import CoverageGuard
-from pipeline.reporting import current_model_version, publish_current_model
 from pipeline.rules import Rule, load_rules
 from pipeline.scheduling import LeaderLock, run_step
 from pipeline.settings import Settings
@@ -78,7 +77,6 @@ def tick(
     if not lock.ensure():
         return
     try:
-        publish_configured_model(engine, settings, clock)
         guard.check(engine, settings, rules, clock.now())
         report = run_step(engine, settings, clock, rules=rules, max_steps=_catch_up_limit(settings))
         _alert_gauges(engine)
@@ -89,18 +87,6 @@ def tick(
         log.debug(
             "steps %s: %d windows, %d changes", len(report.steps), report.windows, report.changes
         )
-
-
-def publish_configured_model(engine: Engine, settings: Settings, clock: Clock) -> None:
-    """The leader makes the views read the configured model version, as its windows do."""
-    configured = settings.model.current_version
-    if not configured:
-        return
-    with engine.connect() as conn:
-        published = current_model_version(conn)
-    if published != configured:
-        publish_current_model(engine, configured, clock)
-        log.info("current model version %s published for the views (was %s)", configured, published)
 
 
 def _catch_up_limit(settings: Settings) -> int:

@@ -15,12 +15,11 @@ from sqlalchemy.exc import ProgrammingError
 
 from pipeline.alert_history import alert_window_items
 from pipeline.clock import SimulatedClock
+from pipeline.model_version import current_model_version, publish_current_model
 from pipeline.report import build_report
 from pipeline.report_checks import ReportInputError
 from pipeline.reporting import (
     Scope,
-    current_model_version,
-    publish_current_model,
     sentiment_series,
     top_movers,
 )

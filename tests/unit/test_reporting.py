@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import Connection
 
 from pipeline.alert_history import alert_detail, alert_window_items, count_alerts, list_alerts
+from pipeline.model_version import current_model_version
 from pipeline.reporting import (
     Period,
     Scope,
     ScopeError,
     busiest_scopes,
-    current_model_version,
     scored_item_list,
     sentiment_series,
     top_movers,
@@ -215,29 +215,3 @@ def test_scope_parse(text: str, kind: str, key: str | None) -> None:
 def test_scope_parse_rejects(text: str) -> None:
     with pytest.raises(ScopeError):
         Scope.parse(text)
-
-
-@pytest.mark.parametrize(
-    ("published", "configured", "expected"),
-    [
-        pytest.param(None, None, NEW, id="nothing said: the newest registered"),
-        pytest.param(OLD, None, OLD, id="published by the demo or an earlier leader"),
-        pytest.param(None, OLD, OLD, id="configured: the leader publishes it"),
-        pytest.param(NEW, OLD, OLD, id="configured over an older publication"),
-    ],
-)
-def test_windows_and_views_follow_one_current_model_version(
-    tmp_path: Path, published: str | None, configured: str | None, expected: str
-) -> None:
-    from pipeline.clock import SimulatedClock
-    from pipeline.settings import Settings
-    from pipeline.trends import current_model_version as windows_version
-    from workers.scheduler import publish_configured_model
-
-    engine = seeded_sqlite(tmp_path, current=published)
-    settings = Settings(model={"current_version": configured})
-    publish_configured_model(engine, settings, SimulatedClock(DAY2))
-    with engine.connect() as conn:
-        assert windows_version(conn, settings) == expected
-        assert current_model_version(conn) == expected  # what the SQL views, API, report read
-    engine.dispose()
