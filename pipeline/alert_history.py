@@ -12,12 +12,12 @@ from pipeline.clock import as_utc
 from pipeline.report_views import alert_history, delivery_status
 from pipeline.reporting import (
     ItemFilter,
-    Scope,
     ScoredItem,
     count_scored_items,
     scored_item_list,
     scored_item_page,
 )
+from pipeline.scope import Scope
 
 _FROZEN = ConfigDict(frozen=True)
 

@@ -17,13 +17,13 @@ from pipeline.reporting import (
     PERIOD_LENGTH,
     Mover,
     Period,
-    Scope,
     SentimentPoint,
     TopicShare,
     ranked_movers,
     sentiment_series,
     topic_mix,
 )
+from pipeline.scope import Scope
 
 ALERT_LIMIT = 50
 MOVER_LIMIT = 10

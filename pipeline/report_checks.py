@@ -19,7 +19,8 @@ from pipeline.errors import ConfigError
 from pipeline.labels import TOPICS
 from pipeline.model_version import current_model_version
 from pipeline.report_views import scored_items
-from pipeline.reporting import Scope, in_scope
+from pipeline.reporting import in_scope
+from pipeline.scope import Scope
 from pipeline.storage.tables import ModelVersion, TickerMention
 
 

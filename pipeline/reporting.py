@@ -6,7 +6,6 @@ migration 0003_reporting do the aggregation, so SQL users and the API see the sa
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
@@ -14,44 +13,20 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Select, case, func, select
 
 from pipeline.clock import as_utc
-from pipeline.errors import FinsentError
 from pipeline.report_views import (
     SENTIMENT,
     scored_items,
     top_movers_daily,
 )
+from pipeline.scope import Scope, scope_text
 from pipeline.storage.tables import TickerMention
 
 Period = Literal["hourly", "daily"]
 PERIOD_LENGTH: dict[Period, timedelta] = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
 # A day's mean score over fewer items than this is noise, not a move.
 MOVER_MIN_ITEMS = 10
-_SCOPE = re.compile(r"^(market|topic:.{1,64}|ticker:[A-Z][A-Z0-9.\-]{0,11})$")
 _FROZEN = ConfigDict(frozen=True)
 Q = TypeVar("Q", bound=Select[Any])
-
-
-class ScopeError(FinsentError):
-    """A scope string is not `market`, `topic:<name>` or `ticker:<SYM>`."""
-
-
-class Scope(BaseModel):
-    """What a series is about: the whole market, one topic or one ticker."""
-
-    model_config = _FROZEN
-
-    kind: Literal["market", "topic", "ticker"]
-    key: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Scope:
-        if not _SCOPE.match(text):
-            raise ScopeError(f"scope {text!r} is not market, topic:<name> or ticker:<SYM>")
-        kind, _, key = text.partition(":")
-        return cls.model_validate({"kind": kind, "key": key or None})
-
-    def __str__(self) -> str:
-        return self.kind if self.key is None else f"{self.kind}:{self.key}"
 
 
 class SentimentPoint(BaseModel):
@@ -271,8 +246,8 @@ def busiest_scopes(
     )
     return [
         ScopeCount(scope="market", items=total),
-        *(ScopeCount(scope=f"topic:{t}", items=n) for t, n in topics),
-        *(ScopeCount(scope=f"ticker:{t}", items=n) for t, n in tickers),
+        *(ScopeCount(scope=scope_text("topic", str(t)), items=n) for t, n in topics),
+        *(ScopeCount(scope=scope_text("ticker", str(t)), items=n) for t, n in tickers),
     ]
 
 

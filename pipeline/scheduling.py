@@ -27,6 +27,7 @@ from pipeline.companies import issuer_symbols
 from pipeline.detection import Observation, evaluate, is_judged, verdict_figures
 from pipeline.model_version import current_model_version, publish_pinned_model
 from pipeline.rules import Rule, deepest_baseline, load_rules
+from pipeline.scope import scope_kind
 from pipeline.settings import Settings
 from pipeline.storage.db import db_error_reason, is_postgres
 from pipeline.storage.partitions import ensure_partitions, forget_partitions
@@ -37,7 +38,6 @@ from pipeline.trends import (
     floor_to,
     load_observations,
     recompute_other_versions,
-    scope_kind,
     top_negative_items,
     touched_ends,
 )

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pipeline.clock import as_utc
 from pipeline.detection import Observation
+from pipeline.scope import Scope, scope_kind
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
 from pipeline.storage.trend_tables import TrendWindow, UtcDateTime
@@ -54,10 +55,6 @@ def floor_to(moment: datetime, seconds: int) -> datetime:
 def ceil_to(moment: datetime, seconds: int) -> datetime:
     floor = floor_to(moment, seconds)
     return floor if floor == moment else floor + timedelta(seconds=seconds)
-
-
-def scope_kind(scope: str) -> str:
-    return scope.split(":", 1)[0]
 
 
 def baseline_ends(step_at: datetime, window_s: int, windows: int) -> list[datetime]:
@@ -218,11 +215,11 @@ def _scope_expression(kind: str) -> ColumnElement[str]:
 
 
 def _scope_filter(scope: str) -> list[ColumnElement[bool]]:
-    kind, _, key = scope.partition(":")
-    if kind == "ticker":
-        return [M.symbol == key]
-    if kind == "topic":
-        return [C.topic == key]
+    found = Scope.read(scope)
+    if found.kind == "ticker":
+        return [M.symbol == found.key]
+    if found.kind == "topic":
+        return [C.topic == found.key]
     return []
 
 

@@ -13,14 +13,13 @@ from pipeline.alert_history import alert_detail, alert_window_items, count_alert
 from pipeline.model_version import current_model_version
 from pipeline.reporting import (
     Period,
-    Scope,
-    ScopeError,
     busiest_scopes,
     scored_item_list,
     sentiment_series,
     top_movers,
     topic_mix,
 )
+from pipeline.scope import Scope
 from tests.reporting_seed import DAY1, DAY2, NEW, OLD, seeded_sqlite
 
 START, END = DAY1 - timedelta(days=1), DAY2 + timedelta(days=1)
@@ -196,22 +195,3 @@ def test_alert_window_items_are_paged(
 )
 def test_count_alerts(conn: Connection, filters: dict[str, object], expected: int) -> None:
     assert count_alerts(conn, **filters) == expected  # type: ignore[arg-type]  # table of kwargs
-
-
-@pytest.mark.parametrize(
-    ("text", "kind", "key"),
-    [
-        pytest.param("market", "market", None, id="market"),
-        pytest.param("topic:Energy | Oil", "topic", "Energy | Oil", id="topic with spaces"),
-        pytest.param("ticker:BRK-A", "ticker", "BRK-A", id="ticker with class"),
-    ],
-)
-def test_scope_parse(text: str, kind: str, key: str | None) -> None:
-    scope = Scope.parse(text)
-    assert (scope.kind, scope.key, str(scope)) == (kind, key, text)
-
-
-@pytest.mark.parametrize("text", ["", "markets", "ticker:", "ticker:acme", "topic:", "sector:X"])
-def test_scope_parse_rejects(text: str) -> None:
-    with pytest.raises(ScopeError):
-        Scope.parse(text)
