@@ -149,7 +149,7 @@ def build_router(engine: Engine) -> APIRouter:
                 start=lo,
                 end=hi,
                 scope=scope,
-                state=state,
+                states=[state] if state else [],
                 limit=limit,
             )
 

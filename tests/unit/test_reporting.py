@@ -158,7 +158,8 @@ def test_alert_history_and_drill_down(conn: Connection) -> None:
         1,
         1,
     )
-    assert list_alerts(conn, state="resolved") == []
+    assert list_alerts(conn, states=["resolved"]) == []
+    assert list_alerts(conn, states=["resolved", "firing"]) == [summary]
     detail = alert_detail(conn, summary.alert_id)
     assert detail is not None
     assert [i.item_id for i in detail.items] == ["a5", "a3"]
@@ -190,6 +191,8 @@ def test_alert_window_items_are_paged(
         pytest.param({}, 1, id="all"),
         pytest.param({"scope": "ticker:ACME"}, 1, id="its scope"),
         pytest.param({"scope": "market"}, 0, id="another scope"),
+        pytest.param({"states": ["pending", "firing"]}, 1, id="one of its states"),
+        pytest.param({"states": ["resolved"]}, 0, id="another state"),
         pytest.param({"start": DAY2 + timedelta(hours=1)}, 0, id="opened before the range"),
     ],
 )
