@@ -54,6 +54,8 @@ class TopicShare(BaseModel):
 
 
 class ScoredItem(BaseModel):
+    """A row of the `scored_items` view, as the API, the report and alert details show it."""
+
     model_config = _FROZEN
 
     item_id: str

@@ -22,7 +22,7 @@ from pipeline.consumer.decode import Rejected
 from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
 from pipeline.errors import FinsentError
 from pipeline.metrics import ClassifierMetrics
-from pipeline.scored import ScoredItem
+from pipeline.scored import ScoredEvent
 from schemas import DeadLetter
 
 
@@ -91,7 +91,7 @@ class FileDeadLetterSink:
         return _Done()
 
 
-def refused_row(item: ScoredItem, reason: str, when: datetime) -> Rejected:
+def refused_row(item: ScoredEvent, reason: str, when: datetime) -> Rejected:
     """The dead letter of a valid event whose row the database refused (kind `storage`)."""
     value = item.event.model_dump_json(exclude={"warnings"}).encode("utf-8")
     where = item.coordinates
