@@ -7,10 +7,8 @@ and the step table lets a new leader continue where the old one stopped.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -122,20 +120,11 @@ def schedule() -> None:
     """Run the trend/alert scheduler until SIGTERM (any number may run; one leads)."""
     from workers.invocation import settings as load
     from workers.metrics_server import serve_metrics
+    from workers.shutdown import stop_on_signals
 
     config = load()
     open_database(config.database).dispose()  # fail fast: unreachable, or no schema
     serve_metrics(config.metrics_host, config.metrics_port, (alert_metrics.SCHEDULER,))
-    run_scheduler(config, stop_on_signals())
-
-
-def stop_on_signals() -> threading.Event:
     stop = threading.Event()
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
+    stop_on_signals(stop.set)
+    run_scheduler(config, stop)
