@@ -17,7 +17,7 @@ from pipeline.replay import ReplayOptions, ReplaySource
 from pipeline.settings import Settings
 from pipeline.storage.migrate import upgrade
 from workers.metrics_server import serve_metrics
-from workers.shutdown import stop_on_signals
+from workers.shutdown import stop_event_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,7 @@ COMPANIONS = (("workers.scheduler", "run_scheduler"), ("workers.notifier", "run_
 
 def run_all(settings: Settings, replay: Path | None, options: ReplayOptions) -> None:
     """Run until stopped; an embedded replay without `follow` ends when the file is done."""
-    stop = threading.Event()
-    stop_on_signals(stop.set)
+    stop = stop_event_on_signals()
     serve_metrics(
         settings.metrics_host,
         settings.metrics_port,

@@ -120,11 +120,9 @@ def schedule() -> None:
     """Run the trend/alert scheduler until SIGTERM (any number may run; one leads)."""
     from workers.invocation import settings as load
     from workers.metrics_server import serve_metrics
-    from workers.shutdown import stop_on_signals
+    from workers.shutdown import stop_event_on_signals
 
     config = load()
     open_database(config.database).dispose()  # fail fast: unreachable, or no schema
     serve_metrics(config.metrics_host, config.metrics_port, (alert_metrics.SCHEDULER,))
-    stop = threading.Event()
-    stop_on_signals(stop.set)
-    run_scheduler(config, stop)
+    run_scheduler(config, stop_event_on_signals())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from types import FrameType
 
@@ -21,3 +22,10 @@ def stop_on_signals(stop: Callable[[], None], action: str = "stopping") -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def stop_event_on_signals() -> threading.Event:
+    """An event that SIGTERM or SIGINT sets: how the threaded workers learn to stop."""
+    stop = threading.Event()
+    stop_on_signals(stop.set)
+    return stop

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from workers.shutdown import stop_on_signals
+from workers.shutdown import stop_event_on_signals, stop_on_signals
 
 
 @pytest.fixture
@@ -30,3 +30,11 @@ def test_a_stop_signal_calls_stop_and_says_what_the_worker_does(
         signal.raise_signal(signum)
     assert calls == ["stop"]
     assert caplog.messages == [f"signal {signum.name}: stopping fetch, draining"]
+
+
+@pytest.mark.usefixtures("restored_handlers")
+def test_the_threaded_workers_stop_event_is_set_by_sigterm() -> None:
+    stop = stop_event_on_signals()
+    assert not stop.is_set()
+    signal.raise_signal(signal.SIGTERM)
+    assert stop.is_set()
