@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Select, func, select
 
+from pipeline.clock import as_utc
 from pipeline.report_views import alert_history, delivery_status
 from pipeline.reporting import (
     ItemFilter,
-    Scope,
     ScoredItem,
-    as_utc,
     count_scored_items,
     scored_item_list,
     scored_item_page,
 )
+from pipeline.scope import Scope
 
 _FROZEN = ConfigDict(frozen=True)
 
@@ -81,13 +82,15 @@ def list_alerts(
     start: datetime | None = None,
     end: datetime | None = None,
     scope: str | None = None,
-    state: str | None = None,
+    states: Sequence[str] = (),
     limit: int = 100,
 ) -> list[AlertSummary]:
-    """Alerts opened in [start, end), newest first; filtered by exact scope and state."""
+    """Alerts opened in [start, end), newest first; filtered by exact scope and by state
+    (any of `states`; all when empty). The API, `finsent alerts list`, the report and the
+    demo list alerts here."""
     v = alert_history
     query = select(v).order_by(v.c.opened_at.desc(), v.c.alert_id.desc()).limit(limit)
-    query = _filtered(query, start, end, scope, state)
+    query = _filtered(query, start, end, scope, states)
     return [AlertSummary.model_validate(_aware(r)) for r in conn.execute(query).mappings()]
 
 
@@ -97,11 +100,11 @@ def count_alerts(
     start: datetime | None = None,
     end: datetime | None = None,
     scope: str | None = None,
-    state: str | None = None,
+    states: Sequence[str] = (),
 ) -> int:
     """How many alerts `list_alerts` would list without its limit."""
     query = select(func.count()).select_from(alert_history)
-    return int(conn.execute(_filtered(query, start, end, scope, state)).scalar_one())
+    return int(conn.execute(_filtered(query, start, end, scope, states)).scalar_one())
 
 
 def _filtered(
@@ -109,7 +112,7 @@ def _filtered(
     start: datetime | None,
     end: datetime | None,
     scope: str | None,
-    state: str | None,
+    states: Sequence[str],
 ) -> Select[Any]:
     v = alert_history
     if start is not None:
@@ -118,8 +121,8 @@ def _filtered(
         query = query.where(v.c.opened_at < as_utc(end))
     if scope is not None:
         query = query.where(v.c.scope == scope)
-    if state is not None:
-        query = query.where(v.c.state == state)
+    if states:
+        query = query.where(v.c.state.in_(list(states)))
     return query
 
 

@@ -211,17 +211,6 @@ def _notify(
     record_event(conn, row, event, notification_payload(row, event, now), now, endpoints)
 
 
-def list_alerts(
-    conn: Connection, *, states: Sequence[str] = (), limit: int = 50
-) -> list[dict[str, Any]]:
-    """Newest first, as plain rows (API and CLI render them)."""
-    table = AlertRow.__table__
-    query = select(table).order_by(table.c.opened_at.desc(), table.c.id.desc()).limit(limit)
-    if states:
-        query = query.where(table.c.state.in_(list(states)))
-    return [dict(row) for row in conn.execute(query).mappings()]
-
-
 def get_alert(conn: Connection, alert_id: int) -> dict[str, Any] | None:
     table = AlertRow.__table__
     row = conn.execute(select(table).where(table.c.id == alert_id)).mappings().one_or_none()

@@ -19,18 +19,18 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from pipeline.alerts import OpenAlert, advance
+from pipeline.clock import as_utc
 from pipeline.companies import issuer_symbols
 from pipeline.detection import Observation, Verdict, evaluate, is_judged, verdict_figures
+from pipeline.model_version import current_model_version
 from pipeline.rules import Rule, deepest_baseline, load_rules
+from pipeline.scope import scope_kind, scope_text
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
 from pipeline.trends import (
-    as_utc,
     baseline_ends,
     ceil_to,
-    current_model_version,
     floor_to,
-    scope_kind,
 )
 from pipeline.window_evidence import (
     Counted,
@@ -327,7 +327,7 @@ def load_series(
     """Every scope's items in [start, end] of the current model version."""
     c, n = ClassificationRow, NewsItem
     with engine.connect() as conn:
-        version = current_model_version(conn, settings)
+        version = current_model_version(conn, settings.model.current_version)
         if version is None:
             return {}
         query = (
@@ -366,8 +366,8 @@ def load_series(
         }
         key = copy_key(row.source, row.fingerprint, row.item_id)
         negative = row.sentiment == "negative"
-        scopes = [("market", 1.0), (f"topic:{row.topic}", 1.0)]
-        scopes += [(f"ticker:{s}", relevance) for s, relevance in symbols.get(row.item_id, ())]
+        scopes = [("market", 1.0), (scope_text("topic", row.topic), 1.0)]
+        scopes += [(scope_text("ticker", s), r) for s, r in symbols.get(row.item_id, ())]
         for scope, relevance in scopes:
             _append(series[scope], at, item, Counted(key, relevance, negative))
     return dict(series)

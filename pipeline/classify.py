@@ -15,7 +15,7 @@ from typing import Protocol
 from pipeline.errors import StorageError
 from pipeline.identity import content_hash
 from pipeline.preprocessing import build_model_input
-from pipeline.scored import Coordinates, PredictionLike, ScoredItem, Scores
+from pipeline.scored import Coordinates, PredictionLike, ScoredEvent, Scores
 from pipeline.tickers import TickerExtractor
 from schemas import NewsEvent
 
@@ -56,7 +56,7 @@ class Envelope:
 
 @dataclass(frozen=True)
 class ClassifiedBatch:
-    items: list[ScoredItem]
+    items: list[ScoredEvent]
     inferred: int
     reprints: int
 
@@ -108,13 +108,13 @@ class BatchClassifier:
         hashes = [content_hash(envelope.event) for envelope in batch]
         known = self._known(hashes)
         inferred = self._infer(batch, hashes, known)
-        items: list[ScoredItem] = []
+        items: list[ScoredEvent] = []
         for envelope, key in zip(batch, hashes, strict=True):
             original_id, scores = known[key]
             reprint_of = original_id if original_id != envelope.event.id else None
             mentions = tuple(self._extractor.mentions(envelope.event))
             items.append(
-                ScoredItem(envelope.event, key, scores, mentions, reprint_of, envelope.coordinates)
+                ScoredEvent(envelope.event, key, scores, mentions, reprint_of, envelope.coordinates)
             )
         reprints = sum(item.reprint_of is not None for item in items)
         return ClassifiedBatch(items, inferred, reprints)

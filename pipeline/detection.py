@@ -11,6 +11,7 @@ from typing import Literal
 
 from pipeline.count_evidence import measure, pooled_share
 from pipeline.rules import Rule
+from pipeline.scope import Scope
 
 MAD_TO_SIGMA = 1.4826
 Status = Literal["spike", "quiet", "warming_up", "below_minimum"]
@@ -64,8 +65,8 @@ def is_judged(
     """Whether a scope's window is judged at all: a ticker outside the company dictionary only
     from `unlisted_min_count` (window evidence), since every cashtag is a scope and the rare
     ones are mostly spam. The live scheduler and the backtest both ask here."""
-    kind, _, symbol = scope.partition(":")
-    return kind != "ticker" or symbol in issuers or current.count >= unlisted_min_count
+    found = Scope.read(scope)
+    return found.kind != "ticker" or found.key in issuers or current.count >= unlisted_min_count
 
 
 def robust_z(x: float, baseline: Sequence[float], sigma_min: float) -> tuple[float, float, float]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.errors import ConfigError
 from pipeline.outbox import DEFAULT_EVENT_TYPES, SEVERITY_RANK
-from pipeline.rules import ALL_KINDS
+from pipeline.scope import ALL_KINDS
 from pipeline.settings import WebhookSettings
 from pipeline.storage.alert_tables import WebhookEndpointRow
 from pipeline.webhooks import Resolver, check_target, new_secret

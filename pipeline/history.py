@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from pipeline.backtest import BacktestEvent, run_backtest
+from pipeline.clock import as_utc
 from pipeline.maintenance import newest_event_time
 from pipeline.rules import Rule, load_rules
+from pipeline.scope import scope_kind
 from pipeline.settings import Settings
 from pipeline.storage.alert_tables import (
     AlertEventRow,
@@ -27,7 +29,6 @@ from pipeline.storage.alert_tables import (
     WebhookDeliveryRow,
 )
 from pipeline.storage.tables import NewsItem
-from pipeline.trends import as_utc, scope_kind
 
 log = logging.getLogger(__name__)
 STATE_AFTER = {

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Table, delete, func, select, tuple_
 
+from pipeline.clock import as_utc
 from pipeline.settings import RetentionSettings
 from pipeline.storage.alert_tables import WebhookDeliveryRow
 from pipeline.storage.partitions import drop_partitions_before, ensure_partitions
 from pipeline.storage.tables import NewsItem
 from pipeline.storage.trend_tables import TrendStep, TrendWindow
-from pipeline.trends import as_utc
 
 BATCH_ROWS = 10_000
 # Maintenance runs hourly and every step creates its own days when missing: a week ahead

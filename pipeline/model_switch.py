@@ -1,7 +1,7 @@
 """Switching the model version alerting follows without emptying its baselines (DESIGN §5).
 
 The current version is the first of: FINSENT_MODEL__CURRENT_VERSION (a pin, re-recorded by
-the scheduler leader every step); the version `finsent model switch` recorded (settings_kv);
+every alerting step); the version `finsent model switch` recorded (settings_kv);
 the newest registered model. A switch rescores the span the spike rule reads, counted back
 from the newest stored event, before it records the new version.
 """
@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, func, select
 
 from pipeline import alert_metrics
+from pipeline.clock import as_utc
 from pipeline.errors import ConfigError
+from pipeline.model_version import current_model_version
 from pipeline.reclassify import TimeRange
-from pipeline.reporting import as_utc, current_model_version
 from pipeline.rules import Rule, deepest_baseline
 from pipeline.settings import Settings
 from pipeline.storage.results import CLASSIFICATIONS, ITEMS

@@ -10,20 +10,20 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
 from pipeline.alert_history import AlertSummary, count_alerts, list_alerts
+from pipeline.model_version import current_model_version
 from pipeline.report_checks import check_range, check_scope, empty_note
 from pipeline.reporting import (
     MOVER_MIN_ITEMS,
     PERIOD_LENGTH,
     Mover,
     Period,
-    Scope,
     SentimentPoint,
     TopicShare,
-    current_model_version,
     ranked_movers,
     sentiment_series,
     topic_mix,
 )
+from pipeline.scope import Scope
 
 ALERT_LIMIT = 50
 MOVER_LIMIT = 10

@@ -13,11 +13,14 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, func, select
 
+from pipeline.clock import as_utc
 from pipeline.companies import load_companies
 from pipeline.errors import ConfigError
 from pipeline.labels import TOPICS
+from pipeline.model_version import current_model_version
 from pipeline.report_views import scored_items
-from pipeline.reporting import Scope, as_utc, current_model_version, in_scope
+from pipeline.reporting import in_scope
+from pipeline.scope import Scope
 from pipeline.storage.tables import ModelVersion, TickerMention
 
 

@@ -6,53 +6,27 @@ migration 0003_reporting do the aggregation, so SQL users and the API see the sa
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, Engine, Select, case, func, select
+from sqlalchemy import Connection, Select, case, func, select
 
-from pipeline.clock import Clock
-from pipeline.errors import FinsentError
+from pipeline.clock import as_utc
 from pipeline.report_views import (
     SENTIMENT,
     scored_items,
     top_movers_daily,
 )
-from pipeline.storage.tables import ModelVersion, TickerMention, settings_kv
+from pipeline.scope import Scope, scope_text
+from pipeline.storage.tables import TickerMention
 
 Period = Literal["hourly", "daily"]
 PERIOD_LENGTH: dict[Period, timedelta] = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
 # A day's mean score over fewer items than this is noise, not a move.
 MOVER_MIN_ITEMS = 10
-CURRENT_MODEL_KEY = "model.current_version"
-_SCOPE = re.compile(r"^(market|topic:.{1,64}|ticker:[A-Z][A-Z0-9.\-]{0,11})$")
 _FROZEN = ConfigDict(frozen=True)
 Q = TypeVar("Q", bound=Select[Any])
-
-
-class ScopeError(FinsentError):
-    """A scope string is not `market`, `topic:<name>` or `ticker:<SYM>`."""
-
-
-class Scope(BaseModel):
-    """What a series is about: the whole market, one topic or one ticker."""
-
-    model_config = _FROZEN
-
-    kind: Literal["market", "topic", "ticker"]
-    key: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Scope:
-        if not _SCOPE.match(text):
-            raise ScopeError(f"scope {text!r} is not market, topic:<name> or ticker:<SYM>")
-        kind, _, key = text.partition(":")
-        return cls.model_validate({"kind": kind, "key": key or None})
-
-    def __str__(self) -> str:
-        return self.kind if self.key is None else f"{self.kind}:{self.key}"
 
 
 class SentimentPoint(BaseModel):
@@ -80,6 +54,8 @@ class TopicShare(BaseModel):
 
 
 class ScoredItem(BaseModel):
+    """A row of the `scored_items` view, as the API, the report and alert details show it."""
+
     model_config = _FROZEN
 
     item_id: str
@@ -112,11 +88,6 @@ class ScopeCount(BaseModel):
 
     scope: str
     items: int
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones. Callers get aware UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def sentiment_series(
@@ -277,34 +248,9 @@ def busiest_scopes(
     )
     return [
         ScopeCount(scope="market", items=total),
-        *(ScopeCount(scope=f"topic:{t}", items=n) for t, n in topics),
-        *(ScopeCount(scope=f"ticker:{t}", items=n) for t, n in tickers),
+        *(ScopeCount(scope=scope_text("topic", str(t)), items=n) for t, n in topics),
+        *(ScopeCount(scope=scope_text("ticker", str(t)), items=n) for t, n in tickers),
     ]
-
-
-def current_model_version(conn: Connection, configured: str | None = None) -> str | None:
-    """The one rule for the model version trends, alerts, views, API and report read: the
-    configured one (FINSENT_MODEL__CURRENT_VERSION; the scheduler publishes it for the views),
-    else the published one (settings_kv), else the newest registered model."""
-    if configured:
-        return configured
-    published = select(settings_kv.c.value).where(settings_kv.c.key == CURRENT_MODEL_KEY)
-    newest = select(ModelVersion.version).order_by(
-        ModelVersion.registered_at.desc(), ModelVersion.version.desc()
-    )
-    return conn.execute(published).scalar() or conn.execute(newest.limit(1)).scalar()
-
-
-def publish_current_model(engine: Engine, version: str, clock: Clock) -> None:
-    """Record the current model version (settings_kv): what views, trends and alerts read
-    when none is configured (`finsent model switch`, the scheduler publishing a pin)."""
-    with engine.begin() as conn:
-        conn.execute(settings_kv.delete().where(settings_kv.c.key == CURRENT_MODEL_KEY))
-        conn.execute(
-            settings_kv.insert().values(
-                key=CURRENT_MODEL_KEY, value=version, updated_at=clock.now()
-            )
-        )
 
 
 def in_scope(query: Q, scope: Scope) -> Q:

@@ -11,10 +11,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import ConfigError
+from pipeline.scope import ALL_KINDS, ScopeKind
 from pipeline.settings import AlertSettings
 
-ScopeKind = Literal["market", "topic", "ticker"]
-ALL_KINDS: tuple[ScopeKind, ...] = ("market", "topic", "ticker")
 DEFAULT_RULE = "negative_spike"
 
 

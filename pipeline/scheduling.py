@@ -25,7 +25,9 @@ from pipeline.alerts import ExplainFn, Judged, apply_verdicts
 from pipeline.clock import Clock
 from pipeline.companies import issuer_symbols
 from pipeline.detection import Observation, evaluate, is_judged, verdict_figures
+from pipeline.model_version import current_model_version, publish_pinned_model
 from pipeline.rules import Rule, deepest_baseline, load_rules
+from pipeline.scope import scope_kind
 from pipeline.settings import Settings
 from pipeline.storage.db import db_error_reason, is_postgres
 from pipeline.storage.partitions import ensure_partitions, forget_partitions
@@ -33,11 +35,9 @@ from pipeline.storage.trend_tables import TrendStep
 from pipeline.trends import (
     baseline_ends,
     compute_windows,
-    current_model_version,
     floor_to,
     load_observations,
     recompute_other_versions,
-    scope_kind,
     top_negative_items,
     touched_ends,
 )
@@ -90,6 +90,7 @@ def run_step(
     """Compute every due step up to clock.now(); idempotent, one transaction per step."""
     started = time.perf_counter()
     active = tuple(rules) if rules is not None else load_rules(settings.alerts)
+    publish_pinned_model(engine, settings.model.current_version, clock)
     with engine.connect() as conn:
         due = due_steps(conn, settings.trends.step_s, clock.now())
     todo = due if max_steps is None else due[:max_steps]
@@ -123,7 +124,7 @@ def compute_step(
     with engine.begin() as conn:
         if not _claim(conn, step_at, "step", clock.now()):
             return None
-        version = current_model_version(conn, settings)
+        version = current_model_version(conn, settings.model.current_version)
         outcome = (
             StepOutcome(0, 0, {})
             if version is None

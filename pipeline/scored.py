@@ -76,7 +76,10 @@ class ModelRecord:
 
 
 @dataclass(frozen=True)
-class ScoredItem:
+class ScoredEvent:
+    """A news event with its model scores, on its way to storage (what readers get back
+    from the `scored_items` view is pipeline.reporting.ScoredItem)."""
+
     event: NewsEvent
     content_hash: str
     scores: Scores

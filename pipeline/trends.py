@@ -30,8 +30,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pipeline import reporting
+from pipeline.clock import as_utc
 from pipeline.detection import Observation
+from pipeline.scope import Scope, scope_kind
 from pipeline.settings import Settings
 from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
 from pipeline.storage.trend_tables import TrendWindow, UtcDateTime
@@ -54,15 +55,6 @@ def floor_to(moment: datetime, seconds: int) -> datetime:
 def ceil_to(moment: datetime, seconds: int) -> datetime:
     floor = floor_to(moment, seconds)
     return floor if floor == moment else floor + timedelta(seconds=seconds)
-
-
-def scope_kind(scope: str) -> str:
-    return scope.split(":", 1)[0]
-
-
-def current_model_version(conn: Connection, settings: Settings) -> str | None:
-    """The version the windows read: the same rule as the views (reporting)."""
-    return reporting.current_model_version(conn, settings.model.current_version)
 
 
 def baseline_ends(step_at: datetime, window_s: int, windows: int) -> list[datetime]:
@@ -197,10 +189,6 @@ def top_negative_items(
     ]
 
 
-def as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 @functools.lru_cache(maxsize=32)
 def _window_upsert(dialect_name: str, kind: str, english_only: bool) -> Any:
     """Built once per kind: building SQLAlchemy statements per step costs more than running them."""
@@ -227,11 +215,11 @@ def _scope_expression(kind: str) -> ColumnElement[str]:
 
 
 def _scope_filter(scope: str) -> list[ColumnElement[bool]]:
-    kind, _, key = scope.partition(":")
-    if kind == "ticker":
-        return [M.symbol == key]
-    if kind == "topic":
-        return [C.topic == key]
+    found = Scope.read(scope)
+    if found.kind == "ticker":
+        return [M.symbol == found.key]
+    if found.kind == "topic":
+        return [C.topic == found.key]
     return []
 
 

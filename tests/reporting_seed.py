@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import Connection, Engine, insert
 
 from pipeline.clock import SimulatedClock
-from pipeline.reporting import publish_current_model
+from pipeline.model_version import publish_current_model
 from pipeline.settings import DatabaseSettings
 from pipeline.storage.alert_tables import (
     AlertEventRow,

@@ -140,7 +140,7 @@ def alerts_list(
     limit: int = 50,
 ) -> None:
     """Newest alerts first."""
-    from pipeline.alerts import list_alerts
+    from pipeline.alert_history import list_alerts
 
     with open_database(settings().database).connect() as conn:
         rows = list_alerts(conn, states=[s.value for s in state or ()], limit=limit)
@@ -149,14 +149,14 @@ def alerts_list(
         table.add_column(column, no_wrap=column in ("id", "scope", "state"), overflow="fold")
     for a in rows:
         table.add_row(
-            str(a["id"]),
-            a["rule"],
-            a["scope"],
-            a["state"],
-            a["severity"],
-            f"{a['opened_at']:%Y-%m-%d %H:%M}",
-            f"{a['value']:.2f}",
-            f"{a['z']:.1f}",
+            str(a.alert_id),
+            a.rule,
+            a.scope,
+            a.state,
+            a.severity,
+            f"{a.opened_at:%Y-%m-%d %H:%M}",
+            f"{a.value:.2f}",
+            f"{a.z:.1f}",
         )
     console.print(table)
 

@@ -125,8 +125,8 @@ def _replay(
     from pipeline.consumer.factory import time_policy
     from pipeline.demo import DemoScorer, replay
     from pipeline.endpoints import add_endpoint
+    from pipeline.model_version import publish_current_model
     from pipeline.notifier import deliver_due
-    from pipeline.reporting import publish_current_model
     from pipeline.storage.db import make_engine
     from pipeline.storage.migrate import upgrade
     from pipeline.webhooks import new_secret
@@ -189,11 +189,11 @@ def _show_results(
 ) -> None:
     from pipeline.alert_history import alert_detail
     from pipeline.report import build_report, write_charts
-    from pipeline.reporting import Scope
+    from pipeline.scope import Scope
     from pipeline.storage.db import make_engine
     from workers.report_cli import print_report
 
-    scope = Scope.parse(f"ticker:{SCANDAL_TICKER}")
+    scope = Scope(kind="ticker", key=SCANDAL_TICKER)
     first, last = (datetime.fromisoformat(str(wanted[k])) for k in ("stream_start", "stream_end"))
     burst = datetime.fromisoformat(str(wanted["burst_start"]))
     engine = make_engine(settings.database)

@@ -253,7 +253,7 @@ def switch(
     Resumable: run again, it rescores only what still lacks a row of the model."""
     from pipeline.clock import WallClock
     from pipeline.model_switch import plan_switch, refuse_pinned
-    from pipeline.reporting import publish_current_model
+    from pipeline.model_version import publish_current_model
     from pipeline.rules import load_rules
     from pipeline.storage.db import open_database
     from workers.model_loading import configured_bundle, with_bundle

@@ -40,9 +40,9 @@ def notify() -> None:
     """Deliver webhook notifications until SIGTERM (several may run side by side)."""
     from workers.invocation import settings as load
     from workers.metrics_server import serve_metrics
-    from workers.scheduler import stop_on_signals
+    from workers.shutdown import stop_event_on_signals
 
     config = load()
     open_database(config.database).dispose()  # fail fast: unreachable, or no schema
     serve_metrics(config.metrics_host, config.metrics_port, (alert_metrics.NOTIFIER,))
-    run_notifier(config, stop_on_signals())
+    run_notifier(config, stop_event_on_signals())

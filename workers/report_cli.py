@@ -76,7 +76,7 @@ def _period(period: Period) -> Literal["hourly", "daily"]:
 
 def _report(loaded: Settings, console: Console, request: ReportRequest) -> None:
     from pipeline.report import build_report, write_charts
-    from pipeline.reporting import Scope
+    from pipeline.scope import Scope
     from pipeline.storage.db import open_database
     from workers.stream_cli import parse_moment
 

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import importlib
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 from pipeline import alert_metrics
 from pipeline.replay import ReplayOptions, ReplaySource
 from pipeline.settings import Settings
 from pipeline.storage.migrate import upgrade
 from workers.metrics_server import serve_metrics
+from workers.shutdown import stop_event_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +27,7 @@ COMPANIONS = (("workers.scheduler", "run_scheduler"), ("workers.notifier", "run_
 
 def run_all(settings: Settings, replay: Path | None, options: ReplayOptions) -> None:
     """Run until stopped; an embedded replay without `follow` ends when the file is done."""
-    stop = threading.Event()
-    _on_signals(stop)
+    stop = stop_event_on_signals()
     serve_metrics(
         settings.metrics_host,
         settings.metrics_port,
@@ -111,12 +109,3 @@ def _start(
     thread = threading.Thread(target=fn, args=args, name=name, daemon=True)
     thread.start()
     return thread
-
-
-def _on_signals(stop: threading.Event) -> None:
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)

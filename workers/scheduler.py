@@ -7,10 +7,8 @@ and the step table lets a new leader continue where the old one stopped.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -21,7 +19,6 @@ from pipeline.boundary import log_failure
 from pipeline.clock import Clock, WallClock
 from pipeline.maintenance import apply_retention, prepare_partitions
 from pipeline.model_switch import CoverageGuard
-from pipeline.reporting import current_model_version, publish_current_model
 from pipeline.rules import Rule, load_rules
 from pipeline.scheduling import LeaderLock, run_step
 from pipeline.settings import Settings
@@ -78,7 +75,6 @@ def tick(
     if not lock.ensure():
         return
     try:
-        publish_configured_model(engine, settings, clock)
         guard.check(engine, settings, rules, clock.now())
         report = run_step(engine, settings, clock, rules=rules, max_steps=_catch_up_limit(settings))
         _alert_gauges(engine)
@@ -89,18 +85,6 @@ def tick(
         log.debug(
             "steps %s: %d windows, %d changes", len(report.steps), report.windows, report.changes
         )
-
-
-def publish_configured_model(engine: Engine, settings: Settings, clock: Clock) -> None:
-    """The leader makes the views read the configured model version, as its windows do."""
-    configured = settings.model.current_version
-    if not configured:
-        return
-    with engine.connect() as conn:
-        published = current_model_version(conn)
-    if published != configured:
-        publish_current_model(engine, configured, clock)
-        log.info("current model version %s published for the views (was %s)", configured, published)
 
 
 def _catch_up_limit(settings: Settings) -> int:
@@ -136,20 +120,9 @@ def schedule() -> None:
     """Run the trend/alert scheduler until SIGTERM (any number may run; one leads)."""
     from workers.invocation import settings as load
     from workers.metrics_server import serve_metrics
+    from workers.shutdown import stop_event_on_signals
 
     config = load()
     open_database(config.database).dispose()  # fail fast: unreachable, or no schema
     serve_metrics(config.metrics_host, config.metrics_port, (alert_metrics.SCHEDULER,))
-    run_scheduler(config, stop_on_signals())
-
-
-def stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
+    run_scheduler(config, stop_event_on_signals())

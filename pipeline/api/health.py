@@ -11,7 +11,7 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from pipeline.boundary import known_secrets, mask_secrets
-from pipeline.reporting import current_model_version
+from pipeline.model_version import current_model_version
 from pipeline.settings import KafkaSettings, ModelSettings
 from pipeline.storage.db import db_error_reason
 

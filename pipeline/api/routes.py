@@ -20,7 +20,6 @@ from pipeline.alert_history import (
 )
 from pipeline.report_checks import DataSpan, ReportInputError, check_scope, data_span, empty_note
 from pipeline.reporting import (
-    Scope,
     ScopeCount,
     ScoredItem,
     SentimentPoint,
@@ -30,8 +29,8 @@ from pipeline.reporting import (
     sentiment_series,
     topic_mix,
 )
+from pipeline.scope import SCOPE_PATTERN, Scope
 
-SCOPE_PATTERN = r"^(market|topic:[^\x00-\x1f]{1,64}|ticker:[A-Z][A-Z0-9.\-]{0,11})$"
 SYMBOL_PATTERN = r"^[A-Z][A-Z0-9]{0,5}([.\-][A-Z0-9]{1,2})?$"
 TEXT_PATTERN = r"^[^\x00-\x1f]{1,64}$"
 # Far enough for any real query, near enough that no time zone shift overflows a datetime.
@@ -150,7 +149,7 @@ def build_router(engine: Engine) -> APIRouter:
                 start=lo,
                 end=hi,
                 scope=scope,
-                state=state,
+                states=[state] if state else [],
                 limit=limit,
             )
 

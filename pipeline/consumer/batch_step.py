@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pipeline.batching import Batcher, BatchLimits
 from pipeline.classify import Envelope
 from pipeline.consumer.dead_letters import Parked
+from pipeline.consumer.joining import join_within
 from pipeline.consumer.steps import Message, MessageRejected, ProcessingStep, merge_offsets
 from pipeline.metrics import ClassifierMetrics
 
@@ -58,15 +59,16 @@ class BatchStep(ProcessingStep[Envelope | Parked]):
         self._next.poll()
 
     def join(self, timeout: float | None = None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
         self._encode()
-        while self._held is not None or len(self._batcher):
-            if not self._forward(self._batcher.flush):
-                self._next.poll()
-                time.sleep(0.002)
-            if deadline is not None and time.monotonic() >= deadline:
-                return
-        self._next.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        join_within(timeout, self._drained, self._flush_or_wait, self._next)
+
+    def _drained(self) -> bool:
+        return self._held is None and not len(self._batcher)
+
+    def _flush_or_wait(self) -> None:
+        if not self._forward(self._batcher.flush):
+            self._next.poll()
+            time.sleep(0.002)
 
     def close(self) -> None:
         self._next.close()

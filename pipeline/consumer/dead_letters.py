@@ -6,7 +6,6 @@ acknowledgement travels down the chain and the store stage waits for it before t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -18,12 +17,11 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from pipeline.classify import Envelope
-from pipeline.consumer.decode import Rejected
+from pipeline.consumer.decode import Rejected, build_rejected
 from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
 from pipeline.errors import FinsentError
 from pipeline.metrics import ClassifierMetrics
-from pipeline.scored import ScoredItem
-from schemas import DeadLetter
+from pipeline.scored import ScoredEvent
 
 
 class DeadLetterError(FinsentError):
@@ -91,23 +89,16 @@ class FileDeadLetterSink:
         return _Done()
 
 
-def refused_row(item: ScoredItem, reason: str, when: datetime) -> Rejected:
+def refused_row(item: ScoredEvent, reason: str, when: datetime) -> Rejected:
     """The dead letter of a valid event whose row the database refused (kind `storage`)."""
     value = item.event.model_dump_json(exclude={"warnings"}).encode("utf-8")
-    where = item.coordinates
-    letter = DeadLetter(
+    return build_rejected(
+        value,
+        item.coordinates,
+        when,
         reason=f"database refused the item: {reason}",
         kind="storage",
-        original_topic=where.topic,
-        original_partition=where.partition,
-        original_offset=where.offset,
-        original_timestamp_ms=where.timestamp_ms,
-        original_key=where.key.decode("utf-8", "replace") if where.key else None,
-        size=len(value),
-        sha256=hashlib.sha256(value).hexdigest(),
-        failed_at=when,
     )
-    return Rejected(letter, value, where.key)
 
 
 @dataclass(frozen=True)

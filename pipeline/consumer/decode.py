@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pipeline.classify import Envelope
 from pipeline.clock import Clock
@@ -72,24 +73,48 @@ def dead_letter(
 
     A bounced replay keeps the coordinates of the message that was first dead-lettered."""
     value = raw.value or b""
-    truncated = len(value) > events.max_event_bytes
-    where, lineage = raw.coordinates, Lineage.of(raw)
-    letter = DeadLetter(
+    excerpt = events.dlq_excerpt_bytes if len(value) > events.max_event_bytes else None
+    return build_rejected(
+        value,
+        raw.coordinates,
+        clock.now(),
         reason=rejection.reason,
         kind=rejection.kind,
-        original_topic=lineage.topic,
-        original_partition=lineage.partition,
-        original_offset=lineage.offset,
-        replay_of=lineage.replay_of,
+        lineage=Lineage.of(raw),
+        excerpt=excerpt,
+    )
+
+
+def build_rejected(
+    value: bytes,
+    where: Coordinates,
+    failed_at: datetime,
+    *,
+    reason: str,
+    kind: str,
+    lineage: Lineage | None = None,
+    excerpt: int | None = None,
+) -> Rejected:
+    """The one builder of dead letters. The letter names the coordinates of `lineage` (a
+    bounced replay's first rejection), else `where`; with `excerpt`, only that many first
+    bytes are kept and the letter is marked truncated and not replayable."""
+    origin = lineage or Lineage(None, where.topic, where.partition, where.offset)
+    letter = DeadLetter(
+        reason=reason,
+        kind=kind,
+        original_topic=origin.topic,
+        original_partition=origin.partition,
+        original_offset=origin.offset,
+        replay_of=origin.replay_of,
         original_timestamp_ms=where.timestamp_ms,
         original_key=where.key.decode("utf-8", "replace") if where.key else None,
         size=len(value),
         sha256=hashlib.sha256(value).hexdigest(),
-        truncated=truncated,
-        replayable=not truncated,
-        failed_at=clock.now(),
+        truncated=excerpt is not None,
+        replayable=excerpt is None,
+        failed_at=failed_at,
     )
-    kept = value[: events.dlq_excerpt_bytes] if truncated else value
+    kept = value if excerpt is None else value[:excerpt]
     return Rejected(letter, kept, where.key)
 
 

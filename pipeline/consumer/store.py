@@ -23,7 +23,7 @@ from pipeline.consumer.dead_letters import DeadLetterError, DeadLetterSink, Park
 from pipeline.errors import FinsentError, StorageError
 from pipeline.label_drift import LabelDrift
 from pipeline.metrics import ClassifierMetrics
-from pipeline.scored import ModelRecord, ScoredItem
+from pipeline.scored import ModelRecord, ScoredEvent
 from pipeline.storage.results import (
     ResultBatch,
     RowsRejectedError,
@@ -44,7 +44,7 @@ class CancelledError(FinsentError):
 
 @dataclass(frozen=True)
 class ScoredWork:
-    items: list[ScoredItem]
+    items: list[ScoredEvent]
     parked: list[Parked]
     processed_at: datetime
     messages: int
@@ -73,7 +73,7 @@ class InferenceTask:
         self._record_shares(result.items)
         return ScoredWork(result.items, batch.parked, self._clock.now(), len(batch))
 
-    def _record_shares(self, items: Sequence[ScoredItem]) -> None:
+    def _record_shares(self, items: Sequence[ScoredEvent]) -> None:
         shares = self._drift.observe(self._clock.now(), (i.scores.sentiment for i in items))
         for sentiment, share in shares.items():
             self._metrics.sentiment_share.labels(sentiment).set(share)
@@ -90,7 +90,7 @@ class ScoredPublisher:
         self._version = model_version
 
     def publish(
-        self, items: Sequence[ScoredItem], processed_at: datetime, policy: TimePolicy
+        self, items: Sequence[ScoredEvent], processed_at: datetime, policy: TimePolicy
     ) -> None:
         for item in items:
             record = _classification(item, self._version, processed_at, policy)
@@ -128,7 +128,7 @@ class StoreTask:
         self._cancelled.set()
 
     def __call__(self, work: ScoredWork) -> int:
-        stored: Sequence[ScoredItem] = work.items
+        stored: Sequence[ScoredEvent] = work.items
         if work.items:
             stored = self._write(ResultBatch(self._model, work.items, work.processed_at))
         for parked in work.parked:
@@ -138,7 +138,7 @@ class StoreTask:
         self._metrics.batches.inc()
         return work.messages
 
-    def _write(self, batch: ResultBatch) -> Sequence[ScoredItem]:
+    def _write(self, batch: ResultBatch) -> Sequence[ScoredEvent]:
         """Store the batch; items the database refuses become dead letters. Returns the rest."""
         try:
             self._attempt(batch)
@@ -172,7 +172,7 @@ class StoreTask:
             self._count_rows(counts)
             return
 
-    def _park(self, item: ScoredItem, when: datetime, reason: str) -> Parked:
+    def _park(self, item: ScoredEvent, when: datetime, reason: str) -> Parked:
         rejected = refused_row(item, reason.splitlines()[0][:1000], when)
         self._metrics.dead_letters.labels(rejected.letter.kind).inc()
         return Parked(rejected, self._dead_letters.send(rejected), self._dead_letters)
@@ -204,7 +204,7 @@ class StoreTask:
 
 
 def _classification(
-    item: ScoredItem, version: str, processed_at: datetime, policy: TimePolicy
+    item: ScoredEvent, version: str, processed_at: datetime, policy: TimePolicy
 ) -> Classification:
     s, event, where = item.scores, item.event, item.coordinates
     return Classification(

@@ -6,12 +6,12 @@ previous batch is written: ONNX Runtime and the database driver release the GIL.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Generic, TypeVar
 
+from pipeline.consumer.joining import join_within
 from pipeline.consumer.steps import Message, MessageRejected, ProcessingStep
 
 TIn = TypeVar("TIn")
@@ -48,15 +48,13 @@ class RunTaskInThread(ProcessingStep[TIn], Generic[TIn, TOut]):
         self._next.poll()
 
     def join(self, timeout: float | None = None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self._pending:
-            if not self._forward():
-                self._next.poll()
-            if self._pending:
-                wait([self._pending[0][1]], timeout=0.005)
-            if deadline is not None and time.monotonic() >= deadline:
-                return
-        self._next.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        join_within(timeout, lambda: not self._pending, self._forward_or_wait, self._next)
+
+    def _forward_or_wait(self) -> None:
+        if not self._forward():
+            self._next.poll()
+        if self._pending:
+            wait([self._pending[0][1]], timeout=0.005)
 
     def close(self) -> None:
         self._next.close()

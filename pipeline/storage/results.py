@@ -32,7 +32,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from pipeline.errors import StorageError
 from pipeline.identity import copy_fingerprint
-from pipeline.scored import ModelRecord, ScoredItem, Scores
+from pipeline.scored import ModelRecord, ScoredEvent, Scores
 from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem, TickerMention
 from pipeline.tickers import Mention
 
@@ -64,7 +64,7 @@ class TimePolicy:
 @dataclass(frozen=True)
 class ResultBatch:
     model: ModelRecord
-    items: Sequence[ScoredItem]
+    items: Sequence[ScoredEvent]
     processed_at: datetime
 
 
@@ -200,7 +200,7 @@ def _pg_value(value: Any, column: Column[Any]) -> Any:
     return json.dumps(value) if value is not None and _is_json(column) else value
 
 
-def _originals_first(items: Sequence[ScoredItem]) -> list[ScoredItem]:
+def _originals_first(items: Sequence[ScoredEvent]) -> list[ScoredEvent]:
     # A reprint's foreign key needs its original inserted before it (SQLite checks per row).
     return sorted(items, key=lambda item: item.reprint_of is not None)
 
@@ -215,7 +215,7 @@ def _model_row(batch: ResultBatch) -> dict[str, Any]:
     }
 
 
-def _item_row(item: ScoredItem, processed_at: datetime, policy: TimePolicy) -> dict[str, Any]:
+def _item_row(item: ScoredEvent, processed_at: datetime, policy: TimePolicy) -> dict[str, Any]:
     event, where = item.event, item.coordinates
     return {
         "id": event.id,
@@ -241,7 +241,7 @@ def _item_row(item: ScoredItem, processed_at: datetime, policy: TimePolicy) -> d
 
 
 def _classification_row(
-    item: ScoredItem, batch: ResultBatch, event_time: datetime
+    item: ScoredEvent, batch: ResultBatch, event_time: datetime
 ) -> dict[str, Any]:
     s = item.scores
     return {
@@ -259,7 +259,7 @@ def _classification_row(
     }
 
 
-def _mention_row(item: ScoredItem, mention: Mention, times: dict[str, datetime]) -> dict[str, Any]:
+def _mention_row(item: ScoredEvent, mention: Mention, times: dict[str, datetime]) -> dict[str, Any]:
     return {
         "item_id": item.event.id,
         "symbol": mention.symbol,
@@ -272,7 +272,7 @@ def _mention_row(item: ScoredItem, mention: Mention, times: dict[str, datetime])
 def store_classifications(
     engine: Engine,
     model: ModelRecord,
-    items: Sequence[ScoredItem],
+    items: Sequence[ScoredEvent],
     event_times: dict[str, datetime],
     processed_at: datetime,
 ) -> int:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
 from pipeline.identity import content_hash, copy_fingerprint
-from pipeline.scored import ModelRecord, ScoredItem, Scores
+from pipeline.scored import ModelRecord, ScoredEvent, Scores
 from pipeline.settings import load_settings
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import downgrade, upgrade
@@ -44,7 +44,7 @@ def test_ingest_stores_relevance_and_fingerprints_and_windows_weigh_them(pg_url:
     for n, (ident, (headline, source)) in enumerate(HEADLINES.items()):
         news = event(ident, headline, source=source,
                      published_at=(T0 - timedelta(minutes=n + 1)).isoformat())
-        items.append(ScoredItem(news, content_hash(news), BAD, tuple(extractor.mentions(news))))
+        items.append(ScoredEvent(news, content_hash(news), BAD, tuple(extractor.mentions(news))))
     store_batch(engine, ResultBatch(MODEL, items, T0), TimePolicy(timedelta(0), timedelta(0)))
 
     with engine.connect() as conn:

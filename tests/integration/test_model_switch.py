@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from pipeline.bundle import ModelBundle
 from pipeline.clock import SimulatedClock
 from pipeline.model_switch import CoverageGuard
-from pipeline.reporting import current_model_version
+from pipeline.model_version import current_model_version
 from pipeline.rules import load_rules
 from pipeline.scheduling import run_step
 from pipeline.settings import Settings, load_settings

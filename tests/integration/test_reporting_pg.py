@@ -15,16 +15,15 @@ from sqlalchemy.exc import ProgrammingError
 
 from pipeline.alert_history import alert_window_items
 from pipeline.clock import SimulatedClock
+from pipeline.model_version import current_model_version, publish_current_model
 from pipeline.report import build_report
 from pipeline.report_checks import ReportInputError
 from pipeline.reporting import (
-    Scope,
-    current_model_version,
-    publish_current_model,
     sentiment_series,
     top_movers,
 )
 from pipeline.roles import create_reporting_role
+from pipeline.scope import Scope
 from pipeline.storage.migrate import alembic_config
 from tests.reporting_seed import DAY1, DAY2, OLD, seed
 

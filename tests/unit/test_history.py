@@ -15,13 +15,12 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.pool import StaticPool
 from typer.testing import CliRunner
 
-from pipeline.alerts import list_alerts
 from pipeline.backtest import load_series
 from pipeline.bundle import ModelBundle
 from pipeline.history import replay_history
 from pipeline.maintenance import apply_retention
 from pipeline.settings import RetentionSettings, Settings, load_settings
-from pipeline.storage.alert_tables import AlertEventRow
+from pipeline.storage.alert_tables import AlertEventRow, AlertRow
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import upgrade
 from pipeline.storage.tables import Base, NewsItem
@@ -66,7 +65,7 @@ def test_a_replay_stores_its_alerts_once() -> None:
     replay_history(engine, history_settings(), *span)  # re-storing the span replaces it
 
     with engine.connect() as conn:
-        stored = list_alerts(conn)
+        stored = conn.execute(select(AlertRow.__table__)).mappings().all()
         kinds = conn.execute(select(AlertEventRow.event_type).order_by(AlertEventRow.id)).all()
     acme = [a for a in stored if a["scope"] == "ticker:ACME"]
     assert [e.event for e in events if e.scope == "ticker:ACME"] == [

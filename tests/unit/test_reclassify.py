@@ -7,7 +7,7 @@ from sqlalchemy import Engine, func, select
 
 from pipeline.classify import BatchClassifier
 from pipeline.reclassify import TimeRange, count_unscored, rescore_page
-from pipeline.scored import ModelRecord, ScoredItem, Scores
+from pipeline.scored import ModelRecord, ScoredEvent, Scores
 from pipeline.storage.results import CLASSIFICATIONS, ResultBatch, TimePolicy, store_batch
 from pipeline.tickers import CompanyMatcher, TickerExtractor
 from tests.unit.stream_fakes import T0, FakeRuntime, event, sqlite_memory_engine
@@ -21,7 +21,7 @@ POLICY = TimePolicy(timedelta(minutes=5), timedelta(minutes=10))
 def engine() -> Engine:
     engine = sqlite_memory_engine()
     items = [
-        ScoredItem(
+        ScoredEvent(
             event(f"i{h}", f"story {h} falls", published_at=(T0 + timedelta(hours=h)).isoformat()),
             f"hash{h}",
             Scores("Macro", 0.5, "neutral", 0.2, 0.6, 0.2, 0.0),

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from pipeline.report import build_report
 from pipeline.report_checks import ReportInputError, data_span, suggestions
-from pipeline.reporting import Period, Scope
+from pipeline.reporting import Period
+from pipeline.scope import Scope
 from tests.reporting_seed import DAY1, DAY2, seeded_sqlite
 from workers.cli import app
 

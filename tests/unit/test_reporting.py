@@ -10,17 +10,16 @@ import pytest
 from sqlalchemy import Connection
 
 from pipeline.alert_history import alert_detail, alert_window_items, count_alerts, list_alerts
+from pipeline.model_version import current_model_version
 from pipeline.reporting import (
     Period,
-    Scope,
-    ScopeError,
     busiest_scopes,
-    current_model_version,
     scored_item_list,
     sentiment_series,
     top_movers,
     topic_mix,
 )
+from pipeline.scope import Scope
 from tests.reporting_seed import DAY1, DAY2, NEW, OLD, seeded_sqlite
 
 START, END = DAY1 - timedelta(days=1), DAY2 + timedelta(days=1)
@@ -159,7 +158,8 @@ def test_alert_history_and_drill_down(conn: Connection) -> None:
         1,
         1,
     )
-    assert list_alerts(conn, state="resolved") == []
+    assert list_alerts(conn, states=["resolved"]) == []
+    assert list_alerts(conn, states=["resolved", "firing"]) == [summary]
     detail = alert_detail(conn, summary.alert_id)
     assert detail is not None
     assert [i.item_id for i in detail.items] == ["a5", "a3"]
@@ -191,53 +191,10 @@ def test_alert_window_items_are_paged(
         pytest.param({}, 1, id="all"),
         pytest.param({"scope": "ticker:ACME"}, 1, id="its scope"),
         pytest.param({"scope": "market"}, 0, id="another scope"),
+        pytest.param({"states": ["pending", "firing"]}, 1, id="one of its states"),
+        pytest.param({"states": ["resolved"]}, 0, id="another state"),
         pytest.param({"start": DAY2 + timedelta(hours=1)}, 0, id="opened before the range"),
     ],
 )
 def test_count_alerts(conn: Connection, filters: dict[str, object], expected: int) -> None:
     assert count_alerts(conn, **filters) == expected  # type: ignore[arg-type]  # table of kwargs
-
-
-@pytest.mark.parametrize(
-    ("text", "kind", "key"),
-    [
-        pytest.param("market", "market", None, id="market"),
-        pytest.param("topic:Energy | Oil", "topic", "Energy | Oil", id="topic with spaces"),
-        pytest.param("ticker:BRK-A", "ticker", "BRK-A", id="ticker with class"),
-    ],
-)
-def test_scope_parse(text: str, kind: str, key: str | None) -> None:
-    scope = Scope.parse(text)
-    assert (scope.kind, scope.key, str(scope)) == (kind, key, text)
-
-
-@pytest.mark.parametrize("text", ["", "markets", "ticker:", "ticker:acme", "topic:", "sector:X"])
-def test_scope_parse_rejects(text: str) -> None:
-    with pytest.raises(ScopeError):
-        Scope.parse(text)
-
-
-@pytest.mark.parametrize(
-    ("published", "configured", "expected"),
-    [
-        pytest.param(None, None, NEW, id="nothing said: the newest registered"),
-        pytest.param(OLD, None, OLD, id="published by the demo or an earlier leader"),
-        pytest.param(None, OLD, OLD, id="configured: the leader publishes it"),
-        pytest.param(NEW, OLD, OLD, id="configured over an older publication"),
-    ],
-)
-def test_windows_and_views_follow_one_current_model_version(
-    tmp_path: Path, published: str | None, configured: str | None, expected: str
-) -> None:
-    from pipeline.clock import SimulatedClock
-    from pipeline.settings import Settings
-    from pipeline.trends import current_model_version as windows_version
-    from workers.scheduler import publish_configured_model
-
-    engine = seeded_sqlite(tmp_path, current=published)
-    settings = Settings(model={"current_version": configured})
-    publish_configured_model(engine, settings, SimulatedClock(DAY2))
-    with engine.connect() as conn:
-        assert windows_version(conn, settings) == expected
-        assert current_model_version(conn) == expected  # what the SQL views, API, report read
-    engine.dispose()

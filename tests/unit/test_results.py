@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from pipeline.scored import Coordinates, ModelRecord, ScoredItem, Scores
+from pipeline.scored import Coordinates, ModelRecord, ScoredEvent, Scores
 from pipeline.storage.results import (
     CLASSIFICATIONS,
     ITEMS,
@@ -29,8 +29,13 @@ def engine() -> Engine:
     return sqlite_memory_engine()
 
 
-def item(ident: str, reprint_of: str | None = None, published=T0, mentions=("AAPL",)) -> ScoredItem:  # type: ignore[no-untyped-def]
-    return ScoredItem(
+def item(
+    ident: str,
+    reprint_of: str | None = None,
+    published: datetime = T0,
+    mentions: tuple[str, ...] = ("AAPL",),
+) -> ScoredEvent:
+    return ScoredEvent(
         event(ident, f"headline {reprint_of or ident}", published_at=published.isoformat()),
         f"hash-{reprint_of or ident}",
         SCORES,

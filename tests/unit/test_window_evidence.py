@@ -13,17 +13,16 @@ from sqlalchemy import Engine, Row, create_engine, event, select
 from sqlalchemy.pool import StaticPool
 
 from pipeline.backtest import Series, run_backtest
-from pipeline.clock import SimulatedClock
+from pipeline.clock import SimulatedClock, as_utc
 from pipeline.identity import content_hash
 from pipeline.scheduling import StepReport, run_step
-from pipeline.scored import ModelRecord, ScoredItem, Scores
+from pipeline.scored import ModelRecord, ScoredEvent, Scores
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.alert_tables import AlertEventRow, AlertRow
 from pipeline.storage.results import ResultBatch, TimePolicy, store_batch
 from pipeline.storage.tables import Base
 from pipeline.storage.trend_tables import TrendWindow
 from pipeline.tickers import CompanyMatcher, TickerExtractor
-from pipeline.trends import as_utc
 from pipeline.window_evidence import Counted, evidence_observation, window_evidence
 from tests.unit.stream_fakes import event as news_event
 
@@ -114,9 +113,9 @@ def settings(**alerts: object) -> Settings:
     return load_settings(database={"url": "sqlite://"}, trends={"step_s": 300}, alerts=alerts)
 
 
-def scored(ident: str, headline: str, when: datetime, scores: Scores, source: str) -> ScoredItem:
+def scored(ident: str, headline: str, when: datetime, scores: Scores, source: str) -> ScoredEvent:
     news = news_event(ident, headline, source=source, published_at=when.isoformat())
-    return ScoredItem(news, content_hash(news), scores, tuple(CASHTAGS_ONLY.mentions(news)))
+    return ScoredEvent(news, content_hash(news), scores, tuple(CASHTAGS_ONLY.mentions(news)))
 
 
 def calm_history(engine: Engine, symbol: str) -> None:
