@@ -7,10 +7,7 @@ here the model, database, producer and consumer are made, handed to it, and clos
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from types import FrameType
-from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from sqlalchemy import Engine
@@ -27,6 +24,7 @@ from pipeline.metrics import ClassifierMetrics
 from pipeline.settings import KafkaSettings, Settings
 from pipeline.storage.db import make_engine
 from workers.model_loading import batch_classifier, load_runtime, record_provider
+from workers.shutdown import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +64,8 @@ def run_classifier(
     `wrap` is for the tests' faulty worker (tests/faulty_worker.py); production passes none.
     """
     stopping = threading.Event()
-    _on_signals(stopping.set)  # first: a SIGTERM while the model loads still exits cleanly
+    # First: a SIGTERM while the model loads still exits cleanly.
+    stop_on_signals(stopping.set, "stopping fetch, draining")
     metrics = metrics or ClassifierMetrics()
     runtime, model = load_runtime(settings)
     record_provider(runtime, metrics)
@@ -114,15 +113,6 @@ def poison_watch(engine: Engine, settings: Settings, clock: WallClock) -> Poison
     if threshold == 0:
         return None
     return PoisonWatch(SqlCrashLedger(engine, settings.kafka.group, clock.now), threshold)
-
-
-def _on_signals(stop: Any) -> None:
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping fetch, draining", signal.Signals(signum).name)
-        stop()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 def main(wrap: StepWrapper | None = None) -> None:
