@@ -129,7 +129,7 @@ def measure_size(
         load_seconds=load_seconds,
         history_bytes=stored,
         bytes_per_day=round(stored / days),
-        trend_window_bytes_per_step=round(trend_window_bytes(engine) / max(1, args.steps + 1)),
+        **trend_window_cost(engine, end, args.steps),
         free_disk_gib=round(free_gib(), 1),
     )
     return result
@@ -354,14 +354,23 @@ def history_bytes(engine: Engine) -> int:
         )
 
 
-def trend_window_bytes(engine: Engine) -> int:
-    """Bytes of trend_windows and its partitions, written by the measured steps alone."""
-    query = text(
+def trend_window_cost(engine: Engine, end: datetime, steps: int) -> dict[str, float]:
+    """Rows a measured step writes and bytes a row takes in trend_windows and its partitions.
+
+    Rows are counted after `end`: the first step, at `end`, also fills the baseline windows.
+    """
+    size = text(
         "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits"
         " WHERE inhparent = 'trend_windows'::regclass"
     )
+    counts = text("SELECT count(*), count(*) FILTER (WHERE window_end > :end) FROM trend_windows")
     with engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+        total_bytes = int(conn.execute(size).scalar_one())
+        rows, measured = conn.execute(counts, {"end": end}).one()
+    return {
+        "trend_window_rows_per_step": round(measured / max(1, steps), 1),
+        "trend_window_bytes_per_row": round(total_bytes / rows, 1) if rows else 0.0,
+    }
 
 
 EVENT_TIME = "to_timestamp(:start + g * :gap)"
@@ -622,7 +631,8 @@ def projection(sizes: list[dict[str, Any]], step_s: int) -> dict[str, Any] | Non
         return None
     largest = sizes[-1]
     steps_per_day = 86400 // step_s
-    window_bytes_per_day = largest["trend_window_bytes_per_step"] * steps_per_day
+    row_bytes = largest["trend_window_bytes_per_row"]
+    window_bytes_per_day = largest["trend_window_rows_per_step"] * row_bytes * steps_per_day
     return {
         "history_gib_per_year": round(largest["bytes_per_day"] * 365 / 2**30, 1),
         "trend_window_gib_per_day": round(window_bytes_per_day / 2**30, 2),
