@@ -366,7 +366,7 @@ def trend_window_cost(engine: Engine, end: datetime, steps: int) -> dict[str, fl
     counts = text("SELECT count(*), count(*) FILTER (WHERE window_end > :end) FROM trend_windows")
     with engine.connect() as conn:
         total_bytes = int(conn.execute(size).scalar_one())
-        rows, measured = conn.execute(counts, {"end": end}).one()
+        rows, measured = (int(v) for v in conn.execute(counts, {"end": end}).one())
     return {
         "trend_window_rows_per_step": round(measured / max(1, steps), 1),
         "trend_window_bytes_per_row": round(total_bytes / rows, 1) if rows else 0.0,
