@@ -91,6 +91,7 @@ class SteadyProducer(threading.Thread):
             event = {
                 **tweet,
                 "id": f"soak:{self.sent}",
+                "headline": replayed_text(tweet["headline"], self.sent // len(self._tweets)),
                 "published_at": datetime.now(UTC).isoformat(),
             }
             sending = self._producer.send(
@@ -103,6 +104,13 @@ class SteadyProducer(threading.Thread):
                 self.stopping.wait(lead)
         self._producer.flush()
         self._producer.close()
+
+
+def replayed_text(text: str, replay: int) -> str:
+    """The text of a later pass marked with its pass number: an unchanged text would be a
+    reprint of the first pass, scored from the reprint cache, and the model would sit idle
+    for the rest of the soak."""
+    return text if replay == 0 else f"{text} (replay {replay})"
 
 
 def stream_tweets() -> list[dict[str, Any]]:
