@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -33,6 +34,31 @@ def test_shares_cover_the_last_hour(
     for minute, labels in batches:
         seen = drift.observe(T0 + timedelta(minutes=minute), labels)
     assert tuple(seen[s] for s in ("negative", "neutral", "positive")) == pytest.approx(shares)
+
+
+def test_memory_does_not_grow_with_the_rate() -> None:
+    """600,000 labels in ten minutes take what 600 do: counted per minute, not kept per item
+    (kept per item they took tens of MB)."""
+    drift = LabelDrift(PRIOR)
+    labels = ["negative", "neutral", "positive", "neutral"] * 250
+    tracemalloc.start()
+    try:
+        for second in range(600):
+            drift.observe(T0 + timedelta(seconds=second), labels)
+        grown, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert grown < 200_000
+    shares = drift.observe(T0 + timedelta(seconds=600), [])
+    assert shares == pytest.approx({"negative": 0.25, "neutral": 0.5, "positive": 0.25})
+
+
+def test_a_clock_that_steps_back_counts_in_the_newest_minute() -> None:
+    drift = LabelDrift(PRIOR)
+    drift.observe(T0 + timedelta(minutes=5), ["negative"])
+    shares = drift.observe(T0 + timedelta(minutes=4), ["positive"])
+    assert shares["negative"] == pytest.approx(0.5)
+    assert shares["positive"] == pytest.approx(0.5)
 
 
 def test_drift_is_share_minus_the_training_prior() -> None:
