@@ -123,9 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     (ROOT / "finsent-out").mkdir(exist_ok=True)
     cases = args.cases or (200 if args.smoke else 100_000)
     workdir = Path(tempfile.mkdtemp(prefix="fuzz-", dir=ROOT / "finsent-out"))
+    sha = git_sha()  # the code fuzzed is the code at the start
     result = run(cases, args.seed, workdir)
     print(f"worker log: {workdir / 'worker.log'}")
-    result = {"git_sha": git_sha(), "timestamp": datetime.now(UTC).isoformat(), **result}
+    result = {"git_sha": sha, "timestamp": datetime.now(UTC).isoformat(), **result}
     out = ROOT / "bench" / "results" / ("smoke" if args.smoke else "") / "fuzz.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

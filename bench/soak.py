@@ -443,9 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     (ROOT / "finsent-out").mkdir(exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="soak-", dir=ROOT / "finsent-out"))
+    sha = git_sha()  # the code measured is the code at the start
     measured = soak(args, workdir)
     result = {
-        "git_sha": git_sha(),
+        "git_sha": sha,
         "timestamp": datetime.now(UTC).isoformat(),
         "minutes": args.minutes,
         "rate": args.rate,

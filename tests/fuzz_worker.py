@@ -8,7 +8,7 @@ lose none and stay alive.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from pipeline.storage.db import make_engine
 from pipeline.topics import ensure_topics
 from schemas import EventRejected, decode_news_event
 from tests.chaos.harness import has_provider
-from tests.chaos.observe import DeadLetterTally, await_topic
+from tests.chaos.observe import DeadLetterTally, await_topic, group_lag
 from tests.chaos.stack import Service, process_env, worker_settings
 
 Origin = tuple[str, int, int]
@@ -41,6 +41,7 @@ class FuzzOutcome:
     wrongly_stored: int = 0
     wrongly_dead: int = 0
     missing: list[Origin] = field(default_factory=list)
+    missing_examples: list[str] = field(default_factory=list)
     worker_exits: int = 0
     seconds: float = 0.0
 
@@ -125,8 +126,9 @@ def run_fuzz_worker(
         worker.wait_ready(has_provider)
         where = produce(bootstrap, kafka.raw_topic, values)
         wanted = [expected_id(v) for v in values]
-        _await_accounted(worker, engine, tally, where, wanted, outcome, started + timeout)
-        _judge(outcome, where, wanted, stored_ids(engine), tally)
+        settled = Settled(lambda: group_lag(bootstrap, f"{prefix}-classifier", kafka.raw_topic))
+        _await_accounted(worker, engine, tally, where, wanted, outcome, started + timeout, settled)
+        _judge(outcome, where, wanted, stored_ids(engine), tally, values)
     finally:
         worker.stop()
         tally.close()
@@ -143,7 +145,11 @@ def _await_accounted(
     wanted: list[str | None],
     outcome: FuzzOutcome,
     deadline: float,
+    settled: Settled,
 ) -> None:
+    """Until every message is stored or dead-lettered, the deadline, or the worker has
+    consumed and committed everything and nothing has changed for SETTLE_S (then what is
+    still unaccounted for stays so, and the judge lists it)."""
     while time.monotonic() < deadline:
         if not worker.alive:
             outcome.worker_exits += 1
@@ -156,7 +162,28 @@ def _await_accounted(
             for w, i in zip(where, wanted, strict=True)
         ):
             return
+        if settled.still((len(ids), tally.records)):
+            return
         time.sleep(1.0)
+
+
+SETTLE_S = 30.0
+MISSING_EXAMPLES = 20
+
+
+class Settled:
+    """True once the consumer lag is 0 and the counts have not moved for SETTLE_S."""
+
+    def __init__(self, lag: Callable[[], int | None]) -> None:
+        self._lag = lag
+        self._counts: tuple[int, int] | None = None
+        self._since = time.monotonic()
+
+    def still(self, counts: tuple[int, int]) -> bool:
+        if counts != self._counts or self._lag() != 0:
+            self._counts, self._since = counts, time.monotonic()
+            return False
+        return time.monotonic() - self._since >= SETTLE_S
 
 
 def _judge(
@@ -165,9 +192,10 @@ def _judge(
     wanted: list[str | None],
     ids: set[str],
     tally: DeadLetterTally,
+    values: Sequence[bytes | None],
 ) -> None:
     dead = tally.origins
-    for origin, item_id in zip(where, wanted, strict=True):
+    for origin, item_id, value in zip(where, wanted, values, strict=True):
         if item_id is None:
             outcome.expected_dead += 1
             outcome.dead_lettered += origin in dead
@@ -177,6 +205,11 @@ def _judge(
             outcome.wrongly_dead += origin in dead
         if not ((item_id is not None and item_id in ids) or (item_id is None and origin in dead)):
             outcome.missing.append(origin)
+            if len(outcome.missing_examples) < MISSING_EXAMPLES:
+                excerpt = None if value is None else value[:160]
+                outcome.missing_examples.append(
+                    f"{origin}: expected id {item_id!r}, dead-lettered {origin in dead}: {excerpt!r}"
+                )
     valid_ids = {i for i in wanted if i is not None}
     outcome.wrongly_stored = len(ids - valid_ids)
     outcome.dlq_records = tally.records
