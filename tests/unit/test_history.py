@@ -117,6 +117,7 @@ def test_run_replay_exits_when_the_file_is_done(test_bundle: ModelBundle, tmp_pa
         "FINSENT_MODEL__BUNDLE": str(test_bundle.path),
         "FINSENT_METRICS_PORT": "0",
         "FINSENT_CLASSIFIER__DEAD_LETTER_FILE": str(tmp_path / "dlq.jsonl"),
+        "FINSENT_KAFKA__BOOTSTRAP": "",  # embedded, whatever the caller's shell exports
     }
     command = [sys.executable, "-m", "workers.cli", "run", "--replay", str(replay)]
 
