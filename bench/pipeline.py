@@ -45,10 +45,10 @@ from pipeline.storage.migrate import upgrade
 from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem
 from pipeline.topics import ensure_topics
 from schemas import decode_news_event
+from tests.servers import Servers
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAM = ROOT.parent / "shared" / "data" / "news_stream" / "stocknet_tweets_stream.csv"
-ADMIN_URL = "postgresql+psycopg://finsent:finsent@127.0.0.1:5432/finsent"
 
 
 def parse() -> argparse.Namespace:
@@ -70,10 +70,12 @@ def parse() -> argparse.Namespace:
         help="the bundle's training checkpoint, for the pinned naive baseline (smoke: the test"
         " bundle's)",
     )
+    # The servers scripts/services.sh runs for this environment (FINSENT_KAFKA_PORT, ...).
+    servers = Servers.from_environment()
     parser.add_argument(
-        "--bootstrap", default=os.environ.get("FINSENT_KAFKA__BOOTSTRAP", "127.0.0.1:9092")
+        "--bootstrap", default=os.environ.get("FINSENT_KAFKA__BOOTSTRAP", servers.kafka_bootstrap)
     )
-    parser.add_argument("--admin-url", default=ADMIN_URL)
+    parser.add_argument("--admin-url", default=servers.admin_pg_url)
     parser.add_argument("--texts", type=Path, default=STREAM)
     parser.add_argument("--out", type=Path, default=None, help="default: bench/results[/smoke]")
     args = parser.parse_args()
