@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 
 from pipeline.clock import SimulatedClock, WallClock
 from pipeline.endpoints import add_endpoint
+from pipeline.labels import TOPICS
 from pipeline.notifier import deliver_due
 from pipeline.scheduling import run_step
 from pipeline.settings import Settings, load_settings
@@ -50,28 +51,6 @@ from pipeline.trends import floor_to
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = "bench-model"
 BURST_TICKER = "T0007"
-TOPICS = (
-    "Analyst Update",
-    "Fed | Central Banks",
-    "Company | Product News",
-    "Dividend",
-    "Earnings",
-    "Energy | Oil",
-    "Financials",
-    "Currencies",
-    "General News | Opinion",
-    "IPO",
-    "Legal | Regulation",
-    "M&A | Investments",
-    "Macro",
-    "Markets",
-    "Politics",
-    "Personnel Change",
-    "Stock Commentary",
-    "Stock Movement",
-    "Gold | Metals | Materials",
-    "Treasuries | Corporate Debt",
-)
 CHUNK = 500_000
 
 
