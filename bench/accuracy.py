@@ -121,7 +121,7 @@ def _export(checkpoint: Path, out: Path) -> Path:
 def _evaluate(
     args: argparse.Namespace, bundle: Path, checkpoint: Path, train_wall: float | None
 ) -> dict[str, Any]:
-    from pipeline.bundle import ModelBundle
+    from pipeline.model.bundle import ModelBundle
     from pipeline.training.checkpoint import Checkpoint
     from pipeline.training.metrics import agreement
 
@@ -185,7 +185,7 @@ def _scores(
 def _default_model(args: argparse.Namespace) -> tuple[Path, str]:
     if args.default_bundle is not None:
         return args.default_bundle, f"bundle {args.default_bundle} (given with --default-bundle)"
-    from pipeline.shipped_model import shipped_bundle
+    from pipeline.model.shipped import shipped_bundle
 
     bundle = shipped_bundle()
     return bundle.path, f"the shipped model {bundle.version}"

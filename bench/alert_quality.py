@@ -40,8 +40,8 @@ from bench.market_moves import (
     read_stream_volume,
 )
 from bench.stream_cache import classified_stream, code_fingerprint, embedded_settings
-from pipeline.backtest import Series, load_series, replay_rules, run_backtest
-from pipeline.rules import build_rule
+from pipeline.alerting.backtest import Series, load_series, replay_rules, run_backtest
+from pipeline.alerting.rules import build_rule
 from pipeline.settings import Settings, default_cache_dir
 from pipeline.storage.db import make_engine
 
@@ -382,7 +382,7 @@ def model_bundle(args: argparse.Namespace) -> Path:
             time.sleep(10)
         return bundle
     if not args.smoke:
-        from pipeline.shipped_model import shipped_bundle
+        from pipeline.model.shipped import shipped_bundle
 
         return shipped_bundle().path  # what the service serves by default
     from pipeline.training.testbundle import cached_test_bundle

@@ -29,11 +29,11 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 from onnxruntime.capi.onnxruntime_pybind11_state import EPFail, Fail, RuntimeException
 
-from pipeline.bundle import ModelBundle
 from pipeline.errors import ModelError
-from pipeline.inference_session import Provider, nvidia_device_present
-from pipeline.model_judging import softmax
-from pipeline.runtime import BUCKET_ITEMS, ModelRuntime, PrecisionChoice
+from pipeline.model.bundle import ModelBundle
+from pipeline.model.judging import softmax
+from pipeline.model.runtime import BUCKET_ITEMS, ModelRuntime, PrecisionChoice
+from pipeline.model.sessions import Provider, nvidia_device_present
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "bench" / "results" / "gpu.json"
@@ -344,7 +344,7 @@ def _git_sha() -> str:
 
 
 def _shipped_bundle() -> ModelBundle:
-    from pipeline.shipped_model import shipped_bundle
+    from pipeline.model.shipped import shipped_bundle
 
     return shipped_bundle()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from pipeline.bundle import ModelBundle
+from pipeline.model.bundle import ModelBundle
 from pipeline.settings import default_cache_dir, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ def resolve_bundle(path: Path | None, smoke: bool = False) -> ModelBundle:
 
         print("smoke: using the tiny test bundle", flush=True)
         return cached_test_bundle(default_cache_dir() / "models")
-    from pipeline.shipped_model import shipped_bundle
+    from pipeline.model.shipped import shipped_bundle
 
     bundle = shipped_bundle()
     print(f"benchmarking the shipped model {bundle.version}", flush=True)
@@ -41,7 +41,7 @@ def resolve_checkpoint(checkpoint: Path | None, bundle: ModelBundle) -> Path | N
         return checkpoint
     if not torch_installed():
         return None
-    from pipeline.shipped_model import SHIPPED_DIR, read_pack
+    from pipeline.model.shipped import SHIPPED_DIR, read_pack
     from pipeline.training.testbundle import checkpoint_of_test_bundle
 
     if bundle.version == read_pack(SHIPPED_DIR).version:

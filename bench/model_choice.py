@@ -32,7 +32,7 @@ log = logging.getLogger("bench.model_choice")
 
 def compare(candidates: list[Path], smoke: bool) -> dict[str, Any]:
     """The shipped model and each candidate side by side; the choice by PLAN's rule."""
-    from pipeline.shipped_model import shipped_bundle
+    from pipeline.model.shipped import shipped_bundle
 
     load_before = os.getloadavg()
     sets = eval_sets(SMOKE_ROWS if smoke else None)
@@ -94,7 +94,7 @@ def _judge(bundle: Any, dev: dict[str, list[Any]], texts: list[str]) -> dict[str
 
 def _speed(bundle: Any, precision: str, texts: list[str]) -> float:
     """Best of a few rounds of items/s over `texts` in batches of SPEED_BATCH."""
-    from pipeline.runtime import ModelRuntime
+    from pipeline.model.runtime import ModelRuntime
 
     runtime = ModelRuntime(bundle, provider="cpu", precision=precision)  # type: ignore[arg-type]
     try:
@@ -112,7 +112,7 @@ def _speed(bundle: Any, precision: str, texts: list[str]) -> float:
 def _losses(
     base: dict[str, dict[str, list[bool]]], candidate: dict[str, dict[str, list[bool]]]
 ) -> dict[str, dict[str, float]]:
-    from pipeline.model_judging import paired_accuracy_loss
+    from pipeline.model.judging import paired_accuracy_loss
 
     out: dict[str, dict[str, float]] = {}
     for name, tasks in base.items():

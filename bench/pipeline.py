@@ -39,11 +39,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from bench.measured_model import resolve_bundle, resolve_checkpoint
-from pipeline.bundle import ModelBundle
+from pipeline.consumer.topics import ensure_topics
+from pipeline.model.bundle import ModelBundle
 from pipeline.settings import KafkaSettings, load_settings
 from pipeline.storage.migrate import upgrade
 from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem
-from pipeline.topics import ensure_topics
 from schemas import decode_news_event
 from tests.servers import Servers
 
@@ -150,7 +150,7 @@ def load_texts(path: Path, count: int) -> list[dict[str, Any]]:
 
 
 def raw_runtime(bundle: ModelBundle, events: Sequence[dict[str, Any]]) -> float:
-    from pipeline.runtime import ModelRuntime
+    from pipeline.model.runtime import ModelRuntime
 
     runtime = ModelRuntime(bundle)
     size = load_settings().batching.max_batch_size
@@ -336,7 +336,7 @@ def naive_scorer(bundle: ModelBundle, checkpoint: Path | None) -> tuple[Callable
 
         scorer = naive_classifier(checkpoint, bundle.manifest.max_length)
         return scorer, "bench.runtime.naive_classifier (transformers pipeline, one item per call)"
-    from pipeline.runtime import ModelRuntime
+    from pipeline.model.runtime import ModelRuntime
 
     runtime = ModelRuntime(bundle, intra_op_threads=2)
     return (lambda t: runtime.classify([t])[0]), "ModelRuntime at batch 1 (no --checkpoint)"

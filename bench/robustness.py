@@ -29,8 +29,8 @@ log = logging.getLogger("bench.robustness")
 
 
 def shipped_report(smoke: bool = False, bundle: Path | None = None) -> dict[str, Any]:
-    from pipeline.bundle import ModelBundle
-    from pipeline.shipped_model import shipped_bundle
+    from pipeline.model.bundle import ModelBundle
+    from pipeline.model.shipped import shipped_bundle
 
     load_before = os.getloadavg()
     model = ModelBundle.load(bundle) if bundle else shipped_bundle()
@@ -82,7 +82,7 @@ def eval_sets(limit: int | None) -> dict[str, list[Any]]:
 def score_sets(
     model: Any, sets: dict[str, list[Any]], precision: str
 ) -> dict[str, tuple[dict[str, Any], dict[str, list[bool]]]]:
-    from pipeline.runtime import ModelRuntime
+    from pipeline.model.runtime import ModelRuntime
 
     runtime = ModelRuntime(model, provider="cpu", precision=precision)  # type: ignore[arg-type]
     try:
@@ -100,8 +100,8 @@ def score_sets(
 def _score(
     model: Any, precision: str, rows: list[Any], logits: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, list[bool]]]:
-    from pipeline.labels import SENTIMENTS
-    from pipeline.model_judging import expected_calibration_error, softmax
+    from pipeline.model.judging import expected_calibration_error, softmax
+    from pipeline.model.labels import SENTIMENTS
     from pipeline.training.metrics import task_metrics
 
     scores: dict[str, Any] = {}
@@ -153,7 +153,7 @@ def _paired(
     fp32: dict[str, tuple[dict[str, Any], dict[str, list[bool]]]],
     served: dict[str, tuple[dict[str, Any], dict[str, list[bool]]]],
 ) -> dict[str, Any]:
-    from pipeline.model_judging import paired_accuracy_loss
+    from pipeline.model.judging import paired_accuracy_loss
 
     out: dict[str, Any] = {}
     for name in ("tfn_dev", "gold_all"):

@@ -38,9 +38,9 @@ from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
 from bench.measured_model import resolve_bundle, resolve_checkpoint, torch_installed
-from pipeline.bundle import ModelBundle
-from pipeline.preprocessing import preprocess
-from pipeline.runtime import OUTPUTS, ModelRuntime, PrecisionChoice
+from pipeline.model.bundle import ModelBundle
+from pipeline.model.preprocessing import preprocess
+from pipeline.model.runtime import OUTPUTS, ModelRuntime, PrecisionChoice
 
 ROOT = Path(__file__).resolve().parents[1]
 TFN = Path(

@@ -36,17 +36,17 @@ from rich.progress import Progress
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.engine import make_url
 
+from pipeline.alerting.scheduling import run_step
+from pipeline.alerting.trends import floor_to
 from pipeline.clock import SimulatedClock, WallClock
-from pipeline.endpoints import add_endpoint
-from pipeline.labels import TOPICS
-from pipeline.notifier import deliver_due
-from pipeline.scheduling import run_step
+from pipeline.delivery.endpoints import add_endpoint
+from pipeline.delivery.notifier import deliver_due
+from pipeline.model.labels import TOPICS
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.alert_tables import AlertRow
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import upgrade
 from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem, TickerMention
-from pipeline.trends import floor_to
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = "bench-model"

@@ -249,10 +249,10 @@ def percentile(values: list[int], share: float) -> int:
 
 def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from bench.measured_model import resolve_bundle
+    from pipeline.consumer.topics import ensure_topics
     from pipeline.settings import DatabaseSettings, KafkaSettings
     from pipeline.storage.db import make_engine
     from pipeline.storage.migrate import upgrade
-    from pipeline.topics import ensure_topics
     from tests.chaos.harness import has_provider
     from tests.chaos.observe import await_topic
     from tests.chaos.stack import Service, process_env

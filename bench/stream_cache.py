@@ -13,7 +13,7 @@ import logging
 import os
 from pathlib import Path
 
-from pipeline.replay import ReplayOptions, ReplaySource
+from pipeline.consumer.replay import ReplayOptions, ReplaySource
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.migrate import upgrade
 
@@ -37,12 +37,12 @@ def bundle_version(bundle: Path) -> str:
 # relevance, copy fingerprints, the dictionaries.
 CLASSIFY_SOURCES = (
     "schemas/news.py",
-    "pipeline/language.py",
-    "pipeline/tickers.py",
-    "pipeline/relevance.py",
-    "pipeline/identity.py",
-    "pipeline/companies.py",
-    "pipeline/preprocessing.py",
+    "pipeline/items/language.py",
+    "pipeline/items/tickers.py",
+    "pipeline/items/relevance.py",
+    "pipeline/items/identity.py",
+    "pipeline/items/companies.py",
+    "pipeline/model/preprocessing.py",
     "pipeline/data/companies.csv",
     "pipeline/data/symbol_history.csv",
 )

@@ -2,7 +2,8 @@
 
 Stored and sent as text (`market`, `topic:<name>`, `ticker:<SYM>`: the `scope` columns, the
 webhook payload, the API's `scope` parameter); this module is the one place that reads and
-writes that text. The SQL of pipeline/trend_sql.py builds the same text inside the database.
+writes that text. The SQL of pipeline/alerting/trend_sql.py builds the same text inside the
+database.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import BaseModel
 
-from pipeline.webhooks import encode_body, notification_payload, sign_headers, slack_body
+from pipeline.alerting.outbox import notification_payload
+from pipeline.delivery.webhooks import encode_body, sign_headers, slack_body
 from schemas import NewsEvent, decode_news_event
 from schemas.webhooks import AlertNotification, SlackMessage
 

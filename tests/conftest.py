@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.bundle import ModelBundle
+from pipeline.model.bundle import ModelBundle
 from pipeline.settings import default_cache_dir
 
 

@@ -16,9 +16,9 @@ from kafka import KafkaProducer
 from pydantic import SecretStr
 from sqlalchemy import Engine, text
 
+from pipeline.consumer.topics import ensure_topics
 from pipeline.settings import DatabaseSettings, KafkaSettings
 from pipeline.storage.db import make_engine
-from pipeline.topics import ensure_topics
 from schemas import EventRejected, decode_news_event
 from tests.chaos.harness import has_provider
 from tests.chaos.observe import DeadLetterTally, await_topic, group_lag

@@ -17,7 +17,6 @@ from pydantic import SecretStr
 from sqlalchemy import Connection, Engine, insert
 
 from pipeline.clock import SimulatedClock
-from pipeline.model_version import publish_current_model
 from pipeline.settings import DatabaseSettings
 from pipeline.storage.alert_tables import (
     AlertEventRow,
@@ -28,6 +27,7 @@ from pipeline.storage.alert_tables import (
 )
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import upgrade
+from pipeline.storage.model_version import publish_current_model
 from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem, TickerMention
 
 DAY1 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)

@@ -65,8 +65,8 @@ def endpoints_add(
     slack: Annotated[bool, typer.Option(help="Send a Slack-compatible body")] = False,
 ) -> None:
     """Register an endpoint; prints its signing secret once."""
-    from pipeline.endpoints import add_endpoint
-    from pipeline.outbox import DEFAULT_EVENT_TYPES
+    from pipeline.alerting.outbox import DEFAULT_EVENT_TYPES
+    from pipeline.delivery.endpoints import add_endpoint
 
     config = settings()
     secret = add_endpoint(
@@ -87,7 +87,7 @@ def endpoints_add(
 @friendly_errors
 def endpoints_list() -> None:
     """Endpoints with their filters and state."""
-    from pipeline.endpoints import list_endpoints
+    from pipeline.delivery.endpoints import list_endpoints
 
     table = Table(title="webhook endpoints")
     for column in ("id", "name", "url", "enabled", "scopes", "events", "min severity", "body"):
@@ -111,7 +111,7 @@ def endpoints_list() -> None:
 @friendly_errors
 def endpoints_disable(name: str) -> None:
     """Stop sending to an endpoint."""
-    from pipeline.endpoints import disable_endpoint
+    from pipeline.delivery.endpoints import disable_endpoint
 
     disable_endpoint(open_database(settings().database), name)
     console.print(f"endpoint {name} disabled")
@@ -121,7 +121,7 @@ def endpoints_disable(name: str) -> None:
 @friendly_errors
 def endpoints_rotate(name: str) -> None:
     """New signing secret; both are sent during the configured overlap."""
-    from pipeline.endpoints import rotate_secret
+    from pipeline.delivery.endpoints import rotate_secret
 
     config = settings()
     now = datetime.now(UTC)
@@ -140,7 +140,7 @@ def alerts_list(
     limit: int = 50,
 ) -> None:
     """Newest alerts first."""
-    from pipeline.alert_history import list_alerts
+    from pipeline.reporting.alert_history import list_alerts
 
     with open_database(settings().database).connect() as conn:
         rows = list_alerts(conn, states=[s.value for s in state or ()], limit=limit)
@@ -165,7 +165,7 @@ def alerts_list(
 @friendly_errors
 def alerts_show(alert_id: int) -> None:
     """One alert with its explanation, as JSON."""
-    from pipeline.alerts import get_alert
+    from pipeline.alerting.lifecycle import get_alert
 
     with open_database(settings().database).connect() as conn:
         alert = get_alert(conn, alert_id)
@@ -181,7 +181,7 @@ def alerts_redeliver(
     everything: Annotated[bool, typer.Option("--all", help="Delivered ones too")] = False,
 ) -> None:
     """Queue an alert's failed (or all) notifications again, with their webhook-ids."""
-    from pipeline.notifier import redeliver
+    from pipeline.delivery.notifier import redeliver
 
     count = redeliver(
         open_database(settings().database), alert_id, datetime.now(UTC), everything=everything
@@ -195,7 +195,7 @@ def alerts_silence(
     alert_id: int, duration: Annotated[str, typer.Option("--for", help="30m, 2h, 1d")] = "4h"
 ) -> None:
     """Hold back an alert's notifications for a while."""
-    from pipeline.alerts import silence_alert
+    from pipeline.alerting.lifecycle import silence_alert
 
     until = datetime.now(UTC) + parse_duration(duration)
     with open_database(settings().database).begin() as conn:
@@ -216,8 +216,8 @@ def backtest(
     ] = False,
 ) -> None:
     """Replay stored classifications through the rules; prints alerts, sends nothing."""
-    from pipeline.backtest import event_line, run_backtest
-    from pipeline.history import replay_history
+    from pipeline.alerting.backtest import event_line, run_backtest
+    from pipeline.alerting.history import replay_history
 
     config = settings()
     engine = open_database(config.database)

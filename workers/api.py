@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 def build_app(settings: Settings, token: str) -> FastAPI:
     """The API wired to the configured database, Kafka and model (imports kept off CLI start)."""
-    from pipeline.api.app import create_app
-    from pipeline.api.health import DatabaseCheck, KafkaCheck, ModelCheck, ReadinessCheck
+    from pipeline.reporting.api.app import create_app
+    from pipeline.reporting.api.health import DatabaseCheck, KafkaCheck, ModelCheck, ReadinessCheck
     from pipeline.storage.db import make_engine, require_database_file
 
     require_database_file(settings.database)  # a database that is away is /readyz's to report

@@ -76,7 +76,7 @@ def config_show(
 @friendly_errors
 def topics_ensure() -> None:
     """Create news.raw, news.dlq and news.scored with configured partitions and retention."""
-    from pipeline.topics import ensure_topics
+    from pipeline.consumer.topics import ensure_topics
 
     for name, outcome in ensure_topics(settings().kafka).items():
         console.print(f"{name}: {outcome}")

@@ -15,13 +15,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.demo_stream import DEFAULT_EXPECTED, DEFAULT_STREAM, SCANDAL_TICKER
+from pipeline.demo.stream import DEFAULT_EXPECTED, DEFAULT_STREAM, SCANDAL_TICKER
 from pipeline.errors import FinsentError, InputMissing
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
-    from pipeline.alert_history import AlertDetail
-    from pipeline.demo import DemoEvent, DemoOutcome
+    from pipeline.demo.run import DemoEvent, DemoOutcome
+    from pipeline.reporting.alert_history import AlertDetail
     from workers.webhook_receiver import WebhookReceiver
 
 
@@ -57,7 +57,7 @@ def run_demo(
     serve: bool,
 ) -> bool:
     """The whole demo; True when the outcome matches the expected one."""
-    from pipeline.demo import demo_settings, expected_outcome, read_stream
+    from pipeline.demo.run import demo_settings, expected_outcome, read_stream
 
     started = time.monotonic()
     _require_inputs(stream, expected, bundle)  # before minutes of model training, not after
@@ -97,7 +97,7 @@ def _require_inputs(stream: Path, expected: Path, bundle: Path | None) -> None:
 
 
 def _default_model(base: Settings, console: Console) -> Path:
-    from pipeline.shipped_model import shipped_bundle
+    from pipeline.model.shipped import shipped_bundle
 
     started = time.monotonic()
     bundle = shipped_bundle(base.cache_dir)
@@ -123,13 +123,13 @@ def _replay(
 
     from pipeline.clock import SimulatedClock
     from pipeline.consumer.factory import time_policy
-    from pipeline.demo import DemoScorer, replay
-    from pipeline.endpoints import add_endpoint
-    from pipeline.model_version import publish_current_model
-    from pipeline.notifier import deliver_due
+    from pipeline.delivery.endpoints import add_endpoint
+    from pipeline.delivery.notifier import deliver_due
+    from pipeline.delivery.webhooks import new_secret
+    from pipeline.demo.run import DemoScorer, replay
     from pipeline.storage.db import make_engine
     from pipeline.storage.migrate import upgrade
-    from pipeline.webhooks import new_secret
+    from pipeline.storage.model_version import publish_current_model
     from workers.model_loading import batch_classifier, load_runtime
     from workers.webhook_receiver import WebhookReceiver
 
@@ -187,8 +187,8 @@ def _show_results(
     out: Path,
     wanted: dict[str, Any],
 ) -> None:
-    from pipeline.alert_history import alert_detail
-    from pipeline.report import build_report, write_charts
+    from pipeline.reporting.alert_history import alert_detail
+    from pipeline.reporting.report import build_report, write_charts
     from pipeline.scope import Scope
     from pipeline.storage.db import make_engine
     from workers.report_cli import print_report

@@ -16,10 +16,10 @@ from pipeline.consumer.commit import Committer
 from pipeline.consumer.dead_letters import FileDeadLetterSink
 from pipeline.consumer.decode import RawRecord
 from pipeline.consumer.factory import Chain, ChainDeps, build_chain
+from pipeline.consumer.replay import ReplayEvent, pace
 from pipeline.consumer.steps import Message, MessageRejected
+from pipeline.items.scored import Coordinates
 from pipeline.metrics import ClassifierMetrics
-from pipeline.replay import ReplayEvent, pace
-from pipeline.scored import Coordinates
 from pipeline.settings import Settings
 from pipeline.storage.db import make_engine
 from workers.model_loading import batch_classifier, load_runtime, record_provider

@@ -17,7 +17,7 @@ from workers.invocation import F, console, friendly_errors, settings
 from workers.logs import configure_logging
 
 if TYPE_CHECKING:
-    from pipeline.runtime import PrecisionChoice
+    from pipeline.model.runtime import PrecisionChoice
 
 model_app = typer.Typer(
     help="Model bundles: the default model, the test bundle, info, switching the current one."
@@ -202,7 +202,7 @@ def build_shipped(
     ] = None,
 ) -> None:
     """Export CHECKPOINT, calibrate it on its dev split and pack it as the shipped model."""
-    from pipeline.shipped_model import SHIPPED_DIR
+    from pipeline.model.shipped import SHIPPED_DIR
     from pipeline.training.shipping import build_shipped as build
 
     started = time.perf_counter()
@@ -232,8 +232,8 @@ def info(
     ] = None,
 ) -> None:
     """Verify a bundle (by default the shipped model) and print its manifest."""
-    from pipeline.bundle import ModelBundle
-    from pipeline.shipped_model import SHIPPED_DIR, shipped_bundle
+    from pipeline.model.bundle import ModelBundle
+    from pipeline.model.shipped import SHIPPED_DIR, shipped_bundle
 
     loaded = ModelBundle.load(bundle) if bundle else shipped_bundle()
     if bundle is None:
@@ -251,11 +251,11 @@ def switch(
     """Make BUNDLE's model current: rescore what the spike rule reads, then record it.
 
     Resumable: run again, it rescores only what still lacks a row of the model."""
+    from pipeline.alerting.model_switch import plan_switch, refuse_pinned
+    from pipeline.alerting.rules import load_rules
     from pipeline.clock import WallClock
-    from pipeline.model_switch import plan_switch, refuse_pinned
-    from pipeline.model_version import publish_current_model
-    from pipeline.rules import load_rules
     from pipeline.storage.db import open_database
+    from pipeline.storage.model_version import publish_current_model
     from workers.model_loading import configured_bundle, with_bundle
     from workers.stream_cli import rescore_with_progress
 

@@ -7,23 +7,23 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from pipeline.bundle import ModelBundle
-from pipeline.classify import BatchClassifier, InferenceRuntime
-from pipeline.companies import load_companies, load_symbol_history
 from pipeline.errors import ConfigError
+from pipeline.items.companies import load_companies, load_symbol_history
+from pipeline.items.scored import ModelRecord
+from pipeline.items.tickers import CompanyMatcher, TickerExtractor
 from pipeline.metrics import ClassifierMetrics
-from pipeline.scored import ModelRecord
+from pipeline.model.bundle import ModelBundle
+from pipeline.model.classify import BatchClassifier, InferenceRuntime
+from pipeline.model.shipped import shipped_bundle
 from pipeline.settings import Settings
-from pipeline.shipped_model import shipped_bundle
 from pipeline.storage.results import find_originals
-from pipeline.tickers import CompanyMatcher, TickerExtractor
 
 log = logging.getLogger(__name__)
 
 
 def load_runtime(settings: Settings) -> tuple[InferenceRuntime, ModelRecord]:
     """The configured bundle, loaded on the configured provider, and its model record."""
-    from pipeline.runtime import ModelRuntime
+    from pipeline.model.runtime import ModelRuntime
 
     bundle = configured_bundle(settings)
     runtime = ModelRuntime(

@@ -13,7 +13,7 @@ import httpx
 from pipeline import alert_metrics
 from pipeline.boundary import log_failure
 from pipeline.clock import Clock, WallClock
-from pipeline.notifier import deliver_due
+from pipeline.delivery.notifier import deliver_due
 from pipeline.settings import Settings
 from pipeline.storage.db import make_engine, open_database
 

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.report import Report
-from pipeline.reporting import MOVER_MIN_ITEMS
+from pipeline.reporting.queries import MOVER_MIN_ITEMS
+from pipeline.reporting.report import Report
 from pipeline.settings import Settings
 
 TABLE_ALERTS = 20
@@ -75,7 +75,7 @@ def _period(period: Period) -> Literal["hourly", "daily"]:
 
 
 def _report(loaded: Settings, console: Console, request: ReportRequest) -> None:
-    from pipeline.report import build_report, write_charts
+    from pipeline.reporting.report import build_report, write_charts
     from pipeline.scope import Scope
     from pipeline.storage.db import open_database
     from workers.stream_cli import parse_moment
@@ -206,8 +206,8 @@ def create_roles(
     ] = None,
 ) -> None:
     """Create the read-only reporting role (NOLOGIN) if missing and grant it SELECT."""
-    from pipeline.roles import create_reporting_role
     from pipeline.storage.db import make_engine
+    from pipeline.storage.roles import create_reporting_role
     from workers.invocation import console, friendly_errors, settings
 
     loaded = settings()

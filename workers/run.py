@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import alert_metrics
-from pipeline.replay import ReplayOptions, ReplaySource
+from pipeline.consumer.replay import ReplayOptions, ReplaySource
 from pipeline.settings import Settings
 from pipeline.storage.migrate import upgrade
 from workers.metrics_server import serve_metrics
@@ -64,7 +64,7 @@ def replay_to_history(
     settings: Settings, replay: Path, options: ReplayOptions, stop: threading.Event
 ) -> None:
     """Classify the file, then run the rules over the replayed span on its event clock."""
-    from pipeline.history import replay_history, stored_span
+    from pipeline.alerting.history import replay_history, stored_span
     from pipeline.storage.db import make_engine
     from workers.embedded import classify_stream
 
@@ -102,7 +102,7 @@ def _start(
     """A companion thread; with `event_clock` it runs on the replay's event clock."""
     args: tuple[object, ...] = (settings, stop)
     if event_clock:
-        from pipeline.history import StoredEventClock
+        from pipeline.alerting.history import StoredEventClock
         from pipeline.storage.db import make_engine
 
         args = (settings, stop, StoredEventClock(make_engine(settings.database)))

@@ -15,16 +15,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func, select
 
 from pipeline import alert_metrics
+from pipeline.alerting.maintenance import apply_retention, prepare_partitions
+from pipeline.alerting.model_switch import CoverageGuard
+from pipeline.alerting.rules import Rule, load_rules
+from pipeline.alerting.scheduling import LeaderLock, run_step
+from pipeline.alerting.trends import ceil_to
 from pipeline.boundary import log_failure
 from pipeline.clock import Clock, WallClock
-from pipeline.maintenance import apply_retention, prepare_partitions
-from pipeline.model_switch import CoverageGuard
-from pipeline.rules import Rule, load_rules
-from pipeline.scheduling import LeaderLock, run_step
 from pipeline.settings import Settings
 from pipeline.storage.alert_tables import OPEN_STATES, AlertRow
 from pipeline.storage.db import make_engine, open_database
-from pipeline.trends import ceil_to
 
 log = logging.getLogger(__name__)
 TICK_OFFSET_S = 0.2  # run just after each grid point, so its step is due

@@ -13,8 +13,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline.consumer.replay import ReplayOptions, ReplaySource, pace
 from pipeline.errors import ConfigError, InputMissing
-from pipeline.replay import ReplayOptions, ReplaySource, pace
 from pipeline.settings import Settings
 from workers.invocation import console, friendly_errors, settings
 
@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from rich.console import Console
     from sqlalchemy import Engine
 
-    from pipeline.dlq import StoredDeadLetter
-    from pipeline.dlq_replay import ReplayRecord, SqlReplayLedger
-    from pipeline.reclassify import TimeRange
+    from pipeline.consumer.dlq import StoredDeadLetter
+    from pipeline.consumer.dlq_replay import ReplayRecord, SqlReplayLedger
+    from pipeline.consumer.reclassify import TimeRange
 
 dlq_app = typer.Typer(help="Inspect and replay dead letters (news.dlq).", no_args_is_help=True)
 worker_app = typer.Typer(help="Long-running workers.", no_args_is_help=True)
@@ -127,7 +127,7 @@ def dlq_list(
     kind: Annotated[str | None, typer.Option(help="Only this kind (json, oversize, …)")] = None,
 ) -> None:
     """List dead letters: where they came from, why, whether and how they were replayed."""
-    from pipeline.dlq import read_dead_letters
+    from pipeline.consumer.dlq import read_dead_letters
 
     config = settings()
     _require_kafka(config)
@@ -156,7 +156,7 @@ def dlq_list(
 
 def replay_status(stored: StoredDeadLetter, record: ReplayRecord | None) -> str:
     """What `dlq replay` would do with the letter, or what it did."""
-    from pipeline.dlq_replay import json_problem
+    from pipeline.consumer.dlq_replay import json_problem
 
     if record is not None:
         return f"replayed {record.replays}x, last {record.describe()}"
@@ -167,7 +167,7 @@ def replay_status(stored: StoredDeadLetter, record: ReplayRecord | None) -> str:
 
 
 def _replay_ledger(config: Settings) -> SqlReplayLedger:
-    from pipeline.dlq_replay import SqlReplayLedger
+    from pipeline.consumer.dlq_replay import SqlReplayLedger
     from pipeline.storage.db import open_database
 
     return SqlReplayLedger(open_database(config.database), lambda: datetime.now(UTC))
@@ -177,7 +177,7 @@ def _replay_ledger(config: Settings) -> SqlReplayLedger:
 @friendly_errors
 def dlq_show(where: Annotated[str, typer.Argument(help="PARTITION:OFFSET in the DLQ")]) -> None:
     """Print one dead letter: its headers and the original bytes."""
-    from pipeline.dlq import read_dead_letters
+    from pipeline.consumer.dlq import read_dead_letters
 
     config = settings()
     _require_kafka(config)
@@ -209,8 +209,8 @@ def dlq_replay(
     ] = None,
 ) -> None:
     """Send dead letters back to the raw topic once each (as they are, or fixed)."""
-    from pipeline.dlq import read_dead_letters
-    from pipeline.dlq_replay import KafkaReplaySender, ValueFix, replay_dead_letters
+    from pipeline.consumer.dlq import read_dead_letters
+    from pipeline.consumer.dlq_replay import KafkaReplaySender, ValueFix, replay_dead_letters
 
     config = settings()
     _require_kafka(config)
@@ -253,7 +253,7 @@ def reclassify(
     end: Annotated[str | None, typer.Option("--to", help="Event time before (ISO or 1h)")] = None,
 ) -> None:
     """Rescore stored items with another model beside the old rows; resumable."""
-    from pipeline.reclassify import TimeRange
+    from pipeline.consumer.reclassify import TimeRange
     from pipeline.storage.db import open_database
     from workers.model_loading import with_bundle
 
@@ -270,7 +270,7 @@ def reclassify(
 def rescore_with_progress(config: Settings, engine: Engine, span: TimeRange) -> tuple[str, int]:
     """Rescore the span's items lacking a row of the configured model, page by page behind a
     progress bar (`reclassify`, `model switch`); returns the model version and items rescored."""
-    from pipeline.reclassify import count_unscored, rescore_page
+    from pipeline.consumer.reclassify import count_unscored, rescore_page
     from workers.model_loading import batch_classifier, load_runtime
 
     runtime, record = load_runtime(config)

@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from pipeline.batching import Batcher, BatchLimits
-from pipeline.classify import Envelope
+from pipeline.consumer.batching import Batcher, BatchLimits
 from pipeline.consumer.dead_letters import Parked
 from pipeline.consumer.joining import join_within
 from pipeline.consumer.steps import Message, MessageRejected, ProcessingStep, merge_offsets
 from pipeline.metrics import ClassifierMetrics
+from pipeline.model.classify import Envelope
 
 
 @dataclass(frozen=True)

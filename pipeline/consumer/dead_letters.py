@@ -16,12 +16,12 @@ from typing import Any, Protocol
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from pipeline.classify import Envelope
 from pipeline.consumer.decode import Rejected, build_rejected
 from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
 from pipeline.errors import FinsentError
+from pipeline.items.scored import ScoredEvent
 from pipeline.metrics import ClassifierMetrics
-from pipeline.scored import ScoredEvent
+from pipeline.model.classify import Envelope
 
 
 class DeadLetterError(FinsentError):

@@ -7,12 +7,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pipeline.classify import Envelope
 from pipeline.clock import Clock
 from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
-from pipeline.language import load_detector, with_language
+from pipeline.items.language import load_detector, with_language
+from pipeline.items.scored import Coordinates
 from pipeline.metrics import ClassifierMetrics
-from pipeline.scored import Coordinates
+from pipeline.model.classify import Envelope
 from pipeline.settings import EventSettings
 from schemas import DeadLetter, EventRejected, decode_news_event
 

@@ -8,10 +8,9 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine
 
-from pipeline.batching import BatchLimits
-from pipeline.classify import BatchClassifier
 from pipeline.clock import Clock
 from pipeline.consumer.batch_step import BatchStep
+from pipeline.consumer.batching import BatchLimits
 from pipeline.consumer.commit import CommitPolicy, CommitStep, Committer
 from pipeline.consumer.dead_letters import DeadLetterSink, DeadLetterStep
 from pipeline.consumer.decode import DecodeStep, RawRecord
@@ -19,9 +18,10 @@ from pipeline.consumer.poison import PoisonGuard, PoisonWatch
 from pipeline.consumer.steps import ForwardingStep, Message, ProcessingStep
 from pipeline.consumer.store import InferenceTask, ScoredPublisher, StoreTask
 from pipeline.consumer.threaded import RunTaskInThread
-from pipeline.label_drift import LabelDrift
+from pipeline.items.scored import ModelRecord
 from pipeline.metrics import ClassifierMetrics
-from pipeline.scored import ModelRecord
+from pipeline.model.classify import BatchClassifier
+from pipeline.model.label_drift import LabelDrift
 from pipeline.settings import Settings
 from pipeline.storage.results import TimePolicy
 

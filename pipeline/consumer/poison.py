@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
-from pipeline.classify import Envelope
 from pipeline.clock import Clock
 from pipeline.consumer.crash_ledger import CrashLedger, CrashMark
 from pipeline.consumer.decode import RawRecord, Rejected, dead_letter
@@ -29,6 +28,7 @@ from pipeline.consumer.steps import (
     ProcessingStep,
 )
 from pipeline.errors import StorageError
+from pipeline.model.classify import Envelope
 from pipeline.settings import EventSettings
 from schemas import EventRejected
 

@@ -20,8 +20,8 @@ from pipeline.consumer.decode import RawRecord
 from pipeline.consumer.offsets import PartitionOffsets
 from pipeline.consumer.poison import PoisonWatch
 from pipeline.consumer.steps import Message, MessageRejected, Partition, ProcessingStep
+from pipeline.items.scored import Coordinates
 from pipeline.metrics import ClassifierMetrics
-from pipeline.scored import Coordinates
 from pipeline.settings import ClassifierSettings
 
 log = logging.getLogger(__name__)

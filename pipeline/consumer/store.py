@@ -16,14 +16,14 @@ from datetime import datetime
 from kafka import KafkaProducer
 from sqlalchemy import Engine
 
-from pipeline.classify import BatchClassifier
 from pipeline.clock import Clock
 from pipeline.consumer.batch_step import WorkBatch
 from pipeline.consumer.dead_letters import DeadLetterError, DeadLetterSink, Parked, refused_row
 from pipeline.errors import FinsentError, StorageError
-from pipeline.label_drift import LabelDrift
+from pipeline.items.scored import ModelRecord, ScoredEvent
 from pipeline.metrics import ClassifierMetrics
-from pipeline.scored import ModelRecord, ScoredEvent
+from pipeline.model.classify import BatchClassifier
+from pipeline.model.label_drift import LabelDrift
 from pipeline.storage.results import (
     ResultBatch,
     RowsRejectedError,

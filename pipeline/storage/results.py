@@ -31,10 +31,10 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from pipeline.errors import StorageError
-from pipeline.identity import copy_fingerprint
-from pipeline.scored import ModelRecord, ScoredEvent, Scores
+from pipeline.items.identity import copy_fingerprint
+from pipeline.items.scored import ModelRecord, ScoredEvent, Scores
+from pipeline.items.tickers import Mention
 from pipeline.storage.tables import ClassificationRow, ModelVersion, NewsItem, TickerMention
-from pipeline.tickers import Mention
 
 ITEMS: Table = NewsItem.__table__  # type: ignore[assignment]  # declarative tables are Tables
 CLASSIFICATIONS: Table = ClassificationRow.__table__  # type: ignore[assignment]

@@ -59,7 +59,7 @@ class NewsItem(Base):
     is_english: Mapped[bool] = mapped_column(Boolean, default=True)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     fingerprint: Mapped[str | None] = mapped_column(
-        String(64), doc="copy fingerprint (pipeline.identity); NULL before it was stored"
+        String(64), doc="copy fingerprint (pipeline.items.identity); NULL before it was stored"
     )
     reprint_of: Mapped[str | None] = mapped_column(ForeignKey("news_items.id", ondelete="SET NULL"))
     late: Mapped[bool] = mapped_column(Boolean, default=False, doc="arrived past the horizon")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import FinsentError
-from pipeline.labels import SENTIMENTS, TOPICS, TWITTER_FINANCIAL_SENTIMENT_IDS
+from pipeline.model.labels import SENTIMENTS, TOPICS, TWITTER_FINANCIAL_SENTIMENT_IDS
 
 TASKS = ("topic", "sentiment")
 _SENTIMENT_ALIASES = {"bearish": "negative", "bullish": "positive"}

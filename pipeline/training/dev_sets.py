@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from random import Random
 
-from pipeline.headline_grammar import Template
-from pipeline.labels import SENTIMENTS, TOPICS
-from pipeline.preprocessing import build_model_input
+from pipeline.model.headline_grammar import Template
+from pipeline.model.labels import SENTIMENTS, TOPICS
+from pipeline.model.preprocessing import build_model_input
 from pipeline.training.data import DataSource, LabeledRow, load_rows
 from pipeline.training.gold import GOLD_KINDS, GoldRow, load_gold_set
 
@@ -59,8 +59,8 @@ def tfn_dev_sets(dev_file: Path) -> list[EvalSet]:
 
 def held_out_headlines(per_template: int = 2, seed: int = 29) -> EvalSet:
     """Headlines rendered from the held-out templates of the seed grammar, with both labels."""
-    from pipeline.companies import load_companies
-    from pipeline.headline_grammar import HeadlineRenderer, load_grammar
+    from pipeline.items.companies import load_companies
+    from pipeline.model.headline_grammar import HeadlineRenderer, load_grammar
 
     grammar = load_grammar()
     renderer = HeadlineRenderer(grammar, load_companies(), Random(seed))

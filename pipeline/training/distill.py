@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pipeline.encoding import TextEncoder
+from pipeline.model.encoding import TextEncoder
 from pipeline.training.checkpoint import Checkpoint
 from pipeline.training.data import DataFileError, LabeledRow
 from pipeline.training.model import IGNORE, MultiTaskClassifier, predict_logits

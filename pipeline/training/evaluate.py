@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.bundle import MANIFEST_NAME, ModelBundle
-from pipeline.encoding import TextEncoder
-from pipeline.labels import SENTIMENTS
-from pipeline.runtime import ModelRuntime, PrecisionChoice
+from pipeline.model.bundle import MANIFEST_NAME, ModelBundle
+from pipeline.model.encoding import TextEncoder
+from pipeline.model.labels import SENTIMENTS
+from pipeline.model.runtime import ModelRuntime, PrecisionChoice
 from pipeline.training.checkpoint import META_NAME, Checkpoint
 from pipeline.training.data import LabeledRow
 from pipeline.training.metrics import task_metrics

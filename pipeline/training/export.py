@@ -20,7 +20,8 @@ import torch
 from onnxruntime.transformers.optimizer import optimize_model
 from torch import nn
 
-from pipeline.bundle import (
+from pipeline.errors import ModelError
+from pipeline.model.bundle import (
     BaseModelInfo,
     BundleManifest,
     LabelSet,
@@ -29,12 +30,11 @@ from pipeline.bundle import (
     content_version,
     write_manifest,
 )
-from pipeline.encoding import TextEncoder
-from pipeline.errors import ModelError
-from pipeline.model_judging import PairedInterval, paired_accuracy_loss
-from pipeline.precisions import quantize_int8
-from pipeline.preprocessing import PREPROCESSING_ID
-from pipeline.runtime import PrecisionChoice
+from pipeline.model.encoding import TextEncoder
+from pipeline.model.judging import PairedInterval, paired_accuracy_loss
+from pipeline.model.precisions import quantize_int8
+from pipeline.model.preprocessing import PREPROCESSING_ID
+from pipeline.model.runtime import PrecisionChoice
 from pipeline.training.checkpoint import Checkpoint
 from pipeline.training.data import LabeledRow
 from pipeline.training.evaluate import predict_labels, score_rows

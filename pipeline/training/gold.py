@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from pipeline.labels import SENTIMENTS
+from pipeline.model.labels import SENTIMENTS
 from pipeline.training.data import DataFileError
 
 GOLD_KINDS: Final[tuple[str, ...]] = ("formal_news", "filing", "press_release", "wire_headline")

@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from random import Random
 
-from pipeline.companies import load_companies
 from pipeline.errors import ConfigError
-from pipeline.headline_grammar import HeadlineRenderer, load_grammar
-from pipeline.labels import SENTIMENTS, TOPICS
+from pipeline.items.companies import load_companies
+from pipeline.model.headline_grammar import HeadlineRenderer, load_grammar
+from pipeline.model.labels import SENTIMENTS, TOPICS
 
 DEFAULT_PATH = Path("data/seed/train.jsonl")
 DEFAULT_PER_TOPIC = 250

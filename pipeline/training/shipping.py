@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.bundle import ModelBundle, Precision
-from pipeline.model_judging import expected_calibration_error, fit_temperature, softmax
-from pipeline.runtime import ModelRuntime
-from pipeline.shipped_model import SHIPPED_DIR, PackIndex, pack_bundle
+from pipeline.model.bundle import ModelBundle, Precision
+from pipeline.model.judging import expected_calibration_error, fit_temperature, softmax
+from pipeline.model.runtime import ModelRuntime
+from pipeline.model.shipped import SHIPPED_DIR, PackIndex, pack_bundle
 from pipeline.training.checkpoint import Checkpoint
 from pipeline.training.data import LabeledRow
 from pipeline.training.export import export_bundle
@@ -77,7 +77,7 @@ def calibrate(
 
 def sentiment_prior(dev: list[LabeledRow]) -> dict[str, float]:
     """Sentiment shares of the dev split (carved stratified from train: train's shares)."""
-    from pipeline.labels import SENTIMENTS
+    from pipeline.model.labels import SENTIMENTS
 
     labels = [r.sentiment for r in dev if r.sentiment is not None]
     return {name: round(labels.count(i) / len(labels), 4) for i, name in enumerate(SENTIMENTS)}

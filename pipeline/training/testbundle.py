@@ -28,7 +28,7 @@ from tokenizers import (
 )
 from transformers import BertConfig, BertModel
 
-from pipeline.bundle import ModelBundle
+from pipeline.model.bundle import ModelBundle
 from pipeline.training.data import DataSource
 from pipeline.training.export import ExportOptions, export_bundle
 from pipeline.training.train import TrainConfig, train
@@ -166,9 +166,9 @@ def _code_key() -> str:
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for name in (
-        "preprocessing.py",
-        "encoding.py",
-        "bundle.py",
+        "model/preprocessing.py",
+        "model/encoding.py",
+        "model/bundle.py",
         "training/testbundle.py",
         "training/export.py",
         "training/train.py",

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipeline.encoding import TextEncoder
-from pipeline.labels import SENTIMENTS, TOPICS
-from pipeline.preprocessing import PREPROCESSING_ID
+from pipeline.model.encoding import TextEncoder
+from pipeline.model.labels import SENTIMENTS, TOPICS
+from pipeline.model.preprocessing import PREPROCESSING_ID
 from pipeline.training.checkpoint import Checkpoint, WeightsDtype, save_checkpoint, update_meta
 from pipeline.training.data import DataSource, LabeledRow, LabelMap, dev_split, load_rows
 from pipeline.training.distill import Distillation, distillation_loss, keep_layers

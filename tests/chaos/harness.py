@@ -22,12 +22,12 @@ from typing import Any
 from kafka import KafkaProducer
 from pydantic import SecretStr
 
-from pipeline.endpoints import add_endpoint
+from pipeline.consumer.topics import ensure_topics
+from pipeline.delivery.endpoints import add_endpoint
+from pipeline.delivery.webhooks import new_secret
 from pipeline.settings import DatabaseSettings, KafkaSettings, WebhookSettings
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import upgrade
-from pipeline.topics import ensure_topics
-from pipeline.webhooks import new_secret
 from tests.chaos import events, faults
 from tests.chaos.observe import (
     DeadLetterTally,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.bundle import ModelBundle
+from pipeline.model.bundle import ModelBundle
 from tests.chaos.harness import ChaosRun
 from tests.chaos.negative_control import run_negative_control
 from tests.chaos.plan import ChaosPlan

@@ -19,8 +19,8 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from pipeline.api.app import create_app
-from pipeline.api.health import DatabaseCheck
+from pipeline.reporting.api.app import create_app
+from pipeline.reporting.api.health import DatabaseCheck
 from tests.reporting_seed import add_window_items, seeded_sqlite
 
 pytestmark = pytest.mark.e2e

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from pipeline.demo_stream import DEFAULT_EXPECTED, SCANDAL_TICKER
-from pipeline.shipped_model import SHIPPED_DIR, read_pack
+from pipeline.demo.stream import DEFAULT_EXPECTED, SCANDAL_TICKER
+from pipeline.model.shipped import SHIPPED_DIR, read_pack
 from pipeline.storage.alert_tables import AlertRow, WebhookDeliveryRow
 from pipeline.storage.tables import ClassificationRow
 

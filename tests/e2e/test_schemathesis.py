@@ -19,8 +19,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from pipeline.api.app import create_app
-from pipeline.api.health import DatabaseCheck
+from pipeline.reporting.api.app import create_app
+from pipeline.reporting.api.health import DatabaseCheck
 from tests.reporting_seed import seeded_sqlite
 
 pytestmark = pytest.mark.e2e

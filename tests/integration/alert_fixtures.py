@@ -180,8 +180,7 @@ def open_alert(engine: Engine, scope: str, when: datetime) -> dict[str, Any]:
 def queue_notifications(engine: Engine, alert: dict[str, Any], count: int,
                         when: datetime) -> None:
     """`count` notifications of the alert, fanned out to every enabled endpoint."""
-    from pipeline.outbox import enabled_endpoints, record_event
-    from pipeline.webhooks import notification_payload
+    from pipeline.alerting.outbox import enabled_endpoints, notification_payload, record_event
 
     with engine.begin() as conn:
         endpoints = enabled_endpoints(conn)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.bundle import ModelBundle
+from pipeline.model.bundle import ModelBundle
 from pipeline.storage.migrate import upgrade
 from tests.integration.worker_harness import Stack
 from tests.servers import (

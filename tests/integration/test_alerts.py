@@ -10,15 +10,15 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from pipeline.alerting.scheduling import StepReport, run_step
 from pipeline.clock import SimulatedClock, WallClock
-from pipeline.endpoints import add_endpoint
-from pipeline.notifier import deliver_due
-from pipeline.scheduling import StepReport, run_step
+from pipeline.delivery.endpoints import add_endpoint
+from pipeline.delivery.notifier import deliver_due
+from pipeline.delivery.webhooks import new_secret
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.alert_tables import AlertRow, WebhookEndpointRow
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import upgrade
-from pipeline.webhooks import new_secret
 from tests.integration.alert_fixtures import Received, Receiver, Stream, hour_floor, run_receiver
 
 STEP = timedelta(minutes=5)
@@ -143,9 +143,9 @@ def check_explanation(data: dict[str, Any], fired_at: datetime, burst: list[str]
 
 
 def test_postgres_window_statement_matches_the_portable_one(pg_url: str) -> None:
+    from pipeline.alerting.trends import compute_windows, compute_windows_portable
     from pipeline.storage.partitions import ensure_partitions
     from pipeline.storage.trend_tables import TrendWindow
-    from pipeline.trends import compute_windows, compute_windows_portable
 
     upgrade(pg_url)
     settings = settings_for(pg_url)

@@ -10,9 +10,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from sqlalchemy import create_engine, inspect
 
+from pipeline.consumer.topics import ensure_topics
 from pipeline.settings import KafkaSettings
 from pipeline.storage.migrate import downgrade, upgrade
-from pipeline.topics import ensure_topics
 
 CORE_TABLES = {"news_items", "classifications", "ticker_mentions", "model_versions"}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from pipeline.bundle import ModelBundle
+from pipeline.model.bundle import ModelBundle
 from pipeline.storage.migrate import upgrade
 from tests.fuzz_messages import generate, inbound_messages
 from tests.fuzz_worker import run_fuzz_worker

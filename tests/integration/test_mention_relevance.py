@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
-from pipeline.identity import content_hash, copy_fingerprint
-from pipeline.scored import ModelRecord, ScoredEvent, Scores
+from pipeline.alerting.trends import compute_windows
+from pipeline.items.identity import content_hash, copy_fingerprint
+from pipeline.items.scored import ModelRecord, ScoredEvent, Scores
+from pipeline.items.tickers import CompanyMatcher, TickerExtractor
 from pipeline.settings import load_settings
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import downgrade, upgrade
@@ -18,8 +20,6 @@ from pipeline.storage.partitions import ensure_partitions
 from pipeline.storage.results import ResultBatch, TimePolicy, store_batch
 from pipeline.storage.tables import NewsItem, TickerMention
 from pipeline.storage.trend_tables import TrendWindow
-from pipeline.tickers import CompanyMatcher, TickerExtractor
-from pipeline.trends import compute_windows
 from tests.unit.stream_fakes import event
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)

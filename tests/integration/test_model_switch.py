@@ -20,19 +20,19 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from pipeline.bundle import ModelBundle
+from pipeline.alerting.model_switch import CoverageGuard
+from pipeline.alerting.rules import load_rules
+from pipeline.alerting.scheduling import run_step
+from pipeline.alerting.trends import baseline_ends
 from pipeline.clock import SimulatedClock
-from pipeline.model_switch import CoverageGuard
-from pipeline.model_version import current_model_version
-from pipeline.rules import load_rules
-from pipeline.scheduling import run_step
+from pipeline.model.bundle import ModelBundle
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.alert_tables import AlertRow
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import upgrade
+from pipeline.storage.model_version import current_model_version
 from pipeline.storage.tables import ClassificationRow
 from pipeline.storage.trend_tables import TrendWindow
-from pipeline.trends import baseline_ends
 from tests.hostile import Hostile, Outcome, run_finsent
 from tests.integration.alert_fixtures import VERSION, Stream, hour_floor
 
@@ -174,13 +174,13 @@ def test_setting_the_version_alone_leaves_the_baseline_empty_and_nothing_fires(
 
     assert steps_on(scenario, pinned) == ["warming_up", "warming_up"]
     assert alerts(scenario.engine) == {}
-    with caplog.at_level(logging.WARNING, logger="pipeline.model_switch"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.alerting.model_switch"):
         guard = CoverageGuard().check(
             scenario.engine, pinned, load_rules(pinned.alerts), scenario.start + 3 * STEP
         )
     assert guard is not None
     assert guard.gap == CALM_IN_SPAN
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "pipeline.model_switch"]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "pipeline.alerting.model_switch"]
     assert f"model version {model_b} lacks rows for {CALM_IN_SPAN} of the" in warning
 
 

@@ -12,8 +12,9 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.clock import WallClock
-from pipeline.endpoints import add_endpoint, rotate_secret
-from pipeline.notifier import deliver_due
+from pipeline.delivery.endpoints import add_endpoint, rotate_secret
+from pipeline.delivery.notifier import deliver_due
+from pipeline.delivery.webhooks import new_secret
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.alert_tables import (
     WebhookAttemptRow,
@@ -22,7 +23,6 @@ from pipeline.storage.alert_tables import (
 )
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import upgrade
-from pipeline.webhooks import new_secret
 from tests.integration.alert_fixtures import (
     Receiver,
     open_alert,

@@ -13,18 +13,18 @@ from alembic import command
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
-from pipeline.alert_history import alert_window_items
 from pipeline.clock import SimulatedClock
-from pipeline.model_version import current_model_version, publish_current_model
-from pipeline.report import build_report
-from pipeline.report_checks import ReportInputError
-from pipeline.reporting import (
+from pipeline.reporting.alert_history import alert_window_items
+from pipeline.reporting.checks import ReportInputError
+from pipeline.reporting.queries import (
     sentiment_series,
     top_movers,
 )
-from pipeline.roles import create_reporting_role
+from pipeline.reporting.report import build_report
 from pipeline.scope import Scope
 from pipeline.storage.migrate import alembic_config
+from pipeline.storage.model_version import current_model_version, publish_current_model
+from pipeline.storage.roles import create_reporting_role
 from tests.reporting_seed import DAY1, DAY2, OLD, seed
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "reporting.md"

@@ -24,16 +24,16 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from pipeline.api.app import create_app
-from pipeline.api.health import DatabaseCheck
-from pipeline.bundle import ModelBundle
-from pipeline.endpoints import add_endpoint
+from pipeline.consumer.topics import ensure_topics
+from pipeline.delivery.endpoints import add_endpoint
+from pipeline.delivery.webhooks import check_target
 from pipeline.errors import ConfigError, FinsentError
+from pipeline.model.bundle import ModelBundle
+from pipeline.reporting.api.app import create_app
+from pipeline.reporting.api.health import DatabaseCheck
 from pipeline.settings import DatabaseSettings, KafkaSettings, WebhookSettings
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import upgrade
-from pipeline.topics import ensure_topics
-from pipeline.webhooks import check_target
 from tests.chaos.harness import has_provider
 from tests.chaos.observe import await_topic
 from tests.chaos.stack import REPO, Service, process_env, worker_settings

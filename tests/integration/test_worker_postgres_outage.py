@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.bundle import ModelBundle
+from pipeline.model.bundle import ModelBundle
 from pipeline.storage.migrate import upgrade
 from tests.integration.private_postgres import PrivatePostgres
 from tests.integration.worker_harness import (

@@ -21,8 +21,8 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 from sqlalchemy import create_engine, text
 
+from pipeline.consumer.topics import ensure_topics
 from pipeline.settings import KafkaSettings
-from pipeline.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = "from workers.cli import main; main()"

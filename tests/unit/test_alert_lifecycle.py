@@ -9,11 +9,11 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from pipeline.alerts import Change, OpenAlert, advance
-from pipeline.backtest import run_backtest
+from pipeline.alerting.backtest import run_backtest
+from pipeline.alerting.lifecycle import Change, OpenAlert, advance
+from pipeline.alerting.rules import Rule, build_rule
+from pipeline.alerting.scheduling import run_step
 from pipeline.clock import SimulatedClock
-from pipeline.rules import Rule, build_rule
-from pipeline.scheduling import run_step
 from pipeline.settings import AlertSettings, load_settings
 from pipeline.storage.alert_tables import AlertEventRow, AlertRow
 from pipeline.storage.tables import Base

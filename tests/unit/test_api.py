@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline.api.app import create_app
-from pipeline.api.health import CheckResult, DatabaseCheck
+from pipeline.reporting.api.app import create_app
+from pipeline.reporting.api.health import CheckResult, DatabaseCheck
 from tests.reporting_seed import seeded_sqlite
 
 TOKEN = "test-token-123"

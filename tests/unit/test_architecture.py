@@ -22,70 +22,15 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "pipeline.boundary",
         "pipeline.alert_metrics",
     ),
-    "items": (
-        "pipeline.identity",
-        "pipeline.scored",
-        "pipeline.tickers",
-        "pipeline.companies",
-        "pipeline.relevance",
-        "pipeline.language",
-    ),
-    "model": (
-        "pipeline.bundle",
-        "pipeline.encoding",
-        "pipeline.runtime",
-        "pipeline.inference_session",
-        "pipeline.preprocessing",
-        "pipeline.labels",
-        "pipeline.precisions",
-        "pipeline.shipped_model",
-        "pipeline.label_drift",
-        "pipeline.model_judging",
-        "pipeline.headline_grammar",
-    ),
-    "storage": ("pipeline.storage", "pipeline.roles", "pipeline.model_version"),
+    "items": ("pipeline.items",),
+    "model": ("pipeline.model",),
+    "storage": ("pipeline.storage",),
     "training": ("pipeline.training",),
-    "consumer": (
-        "pipeline.consumer",
-        "pipeline.classify",
-        "pipeline.batching",
-        "pipeline.dlq",
-        "pipeline.dlq_replay",
-        "pipeline.replay",
-        "pipeline.topics",
-        "pipeline.reclassify",
-    ),
-    "upper": (
-        "pipeline.scheduling",
-        "pipeline.trends",
-        "pipeline.trend_sql",
-        "pipeline.window_evidence",
-        "pipeline.detection",
-        "pipeline.count_evidence",
-        "pipeline.rules",
-        "pipeline.alerts",
-        "pipeline.outbox",
-        "pipeline.backtest",
-        "pipeline.history",
-        "pipeline.maintenance",
-        "pipeline.model_switch",
-        "pipeline.notifier",
-        "pipeline.webhooks",
-        "pipeline.endpoints",
-        "pipeline.reporting",
-        "pipeline.report",
-        "pipeline.report_views",
-        "pipeline.report_checks",
-        "pipeline.charts",
-        "pipeline.alert_history",
-    ),
-    "surface": (
-        "pipeline.api",
-        "pipeline.demo",
-        "pipeline.demo_mentions",
-        "pipeline.demo_stream",
-        "pipeline.demo_timeline",
-    ),
+    "consumer": ("pipeline.consumer",),
+    "alerting": ("pipeline.alerting",),
+    "delivery": ("pipeline.delivery",),
+    "reporting": ("pipeline.reporting",),
+    "demo": ("pipeline.demo",),
     "workers": ("workers",),
 }
 RANK = {prefix: rank for rank, prefixes in enumerate(LAYERS.values()) for prefix in prefixes}
@@ -153,9 +98,15 @@ def test_nothing_of_the_service_imports_the_tests_or_the_benchmarks(path: Path) 
 def test_the_layer_check_sees_an_upward_import() -> None:
     """The check is not blind: a storage module importing the scheduler is upward, and a
     module no layer lists is noticed."""
-    storage, scheduling = layer_of("pipeline.storage.tables"), layer_of("pipeline.scheduling")
+    storage, scheduling = layer_of("pipeline.storage.tables"), layer_of("pipeline.alerting.scheduling")
     assert storage is not None
     assert scheduling is not None
     assert storage < scheduling
     assert layer_of("pipeline.unplaced_module") is None
-    assert "pipeline.alert_metrics" in imported(ROOT / "pipeline" / "scheduling.py")
+    assert "pipeline.alert_metrics" in imported(ROOT / "pipeline" / "alerting" / "scheduling.py")
+
+
+def test_pipeline_top_level_holds_only_the_core() -> None:
+    """The subsystems live in packages; a module added beside the core must be placed."""
+    top = {path.stem for path in (ROOT / "pipeline").glob("*.py")} - {"__init__"}
+    assert {f"pipeline.{name}" for name in top} <= set(LAYERS["core"])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.batching import Batcher, BatchLimits
+from pipeline.consumer.batching import Batcher, BatchLimits
 
 
 class Ticks:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.bundle import MANIFEST_NAME, ModelBundle, content_version
 from pipeline.errors import BundleError
-from pipeline.labels import SENTIMENTS, TOPICS
-from pipeline.preprocessing import PREPROCESSING_ID
+from pipeline.model.bundle import MANIFEST_NAME, ModelBundle, content_version
+from pipeline.model.labels import SENTIMENTS, TOPICS
+from pipeline.model.preprocessing import PREPROCESSING_ID
 
 
 @pytest.fixture

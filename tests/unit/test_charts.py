@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pipeline import charts
-from pipeline.alert_history import AlertSummary
-from pipeline.charts import ALERT, NEGATIVE, render_sentiment_trend, render_topic_mix
-from pipeline.labels import TOPICS
-from pipeline.reporting import SentimentPoint, TopicShare
+from pipeline.model.labels import TOPICS
+from pipeline.reporting import charts
+from pipeline.reporting.alert_history import AlertSummary
+from pipeline.reporting.charts import ALERT, NEGATIVE, render_sentiment_trend, render_topic_mix
+from pipeline.reporting.queries import SentimentPoint, TopicShare
 
 T0 = datetime(2026, 11, 3, tzinfo=UTC)
 

@@ -4,12 +4,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from pipeline.classify import BatchClassifier, Envelope, ReprintCache
-from pipeline.companies import Company
 from pipeline.errors import StorageError
-from pipeline.identity import content_hash
-from pipeline.scored import Scores
-from pipeline.tickers import CompanyMatcher, TickerExtractor
+from pipeline.items.companies import Company
+from pipeline.items.identity import content_hash
+from pipeline.items.scored import Scores
+from pipeline.items.tickers import CompanyMatcher, TickerExtractor
+from pipeline.model.classify import BatchClassifier, Envelope, ReprintCache
 from tests.unit.stream_fakes import FakeRuntime, event
 
 STORED = Scores("Macro", 0.7, "negative", 0.6, 0.3, 0.1, -0.5)

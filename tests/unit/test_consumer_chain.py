@@ -13,10 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
 
-from pipeline.bundle import ModelBundle
-from pipeline.classify import BatchClassifier, InferenceRuntime
 from pipeline.clock import WallClock
-from pipeline.companies import Company
 from pipeline.consumer.commit import Committer
 from pipeline.consumer.dead_letters import DeadLetterError
 from pipeline.consumer.decode import RawRecord, Rejected
@@ -28,15 +25,18 @@ from pipeline.consumer.steps import (
     Partition,
     ProcessingStep,
 )
-from pipeline.encoding import TextEncoder
 from pipeline.errors import StorageError
+from pipeline.items.companies import Company
+from pipeline.items.scored import Coordinates, ModelRecord
+from pipeline.items.tickers import CompanyMatcher, TickerExtractor
 from pipeline.metrics import ClassifierMetrics
-from pipeline.runtime import ModelRuntime
-from pipeline.scored import Coordinates, ModelRecord
+from pipeline.model.bundle import ModelBundle
+from pipeline.model.classify import BatchClassifier, InferenceRuntime
+from pipeline.model.encoding import TextEncoder
+from pipeline.model.runtime import ModelRuntime
 from pipeline.settings import Settings, load_settings, setting_env_names
 from pipeline.storage import results
 from pipeline.storage.results import CLASSIFICATIONS, ITEMS
-from pipeline.tickers import CompanyMatcher, TickerExtractor
 from tests.unit.stream_fakes import T0, FakeRuntime, sqlite_memory_engine
 
 P0, P1 = Partition("news.raw", 0), Partition("news.raw", 1)

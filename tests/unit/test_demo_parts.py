@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from pipeline.clock import SimulatedClock
-from pipeline.demo import DEMO_STEP_S, demo_settings, read_stream
-from pipeline.demo_stream import DEFAULT_STREAM
+from pipeline.delivery.webhooks import new_secret, sign_headers
+from pipeline.demo.run import DEMO_STEP_S, demo_settings, read_stream
+from pipeline.demo.stream import DEFAULT_STREAM
 from pipeline.settings import load_settings
-from pipeline.webhooks import new_secret, sign_headers
 from workers.webhook_receiver import WebhookReceiver
 
 NOW = datetime(2026, 3, 10, 14, 5, tzinfo=UTC)

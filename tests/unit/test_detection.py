@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from pipeline.count_evidence import binomial_upper_tail, poisson_upper_tail
-from pipeline.detection import Observation, evaluate, ewma_z, robust_z
-from pipeline.rules import Rule, build_rule
+from pipeline.alerting.count_evidence import binomial_upper_tail, poisson_upper_tail
+from pipeline.alerting.detection import Observation, evaluate, ewma_z, robust_z
+from pipeline.alerting.rules import Rule, build_rule
 from pipeline.settings import AlertSettings
 
 

@@ -16,8 +16,8 @@ from pipeline.consumer.decode import (
     RawRecord,
     dead_letter,
 )
-from pipeline.dlq import StoredDeadLetter
-from pipeline.dlq_replay import (
+from pipeline.consumer.dlq import StoredDeadLetter
+from pipeline.consumer.dlq_replay import (
     NotReplayableError,
     ReplayRecord,
     SqlReplayLedger,
@@ -25,7 +25,7 @@ from pipeline.dlq_replay import (
     replay_dead_letters,
     skip_reason,
 )
-from pipeline.scored import Coordinates
+from pipeline.items.scored import Coordinates
 from pipeline.settings import EventSettings
 from pipeline.storage import dlq_tables  # noqa: F401 - registers the table for create_all
 from schemas import DeadLetter, EventRejected

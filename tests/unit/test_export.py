@@ -10,9 +10,9 @@ onnx = pytest.importorskip("onnx")
 
 import onnxruntime as ort  # noqa: E402
 
-from pipeline.bundle import ModelBundle  # noqa: E402
-from pipeline.encoding import TextEncoder  # noqa: E402
 from pipeline.errors import ModelError  # noqa: E402
+from pipeline.model.bundle import ModelBundle  # noqa: E402
+from pipeline.model.encoding import TextEncoder  # noqa: E402
 from pipeline.training.checkpoint import Checkpoint  # noqa: E402
 from pipeline.training.export import (  # noqa: E402
     OUTPUTS,

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.alerting.rules import Rule, load_rules, parse_rules
 from pipeline.errors import ConfigError
-from pipeline.rules import Rule, load_rules, parse_rules
 from pipeline.settings import AlertSettings, Settings, load_settings, setting_env_names
 from schemas import SYMBOL_PATTERN, EventRejected, NewsEvent, decode_news_event
 from tests.fuzz_messages import (

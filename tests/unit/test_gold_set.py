@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.labels import SENTIMENTS
+from pipeline.model.labels import SENTIMENTS
 from pipeline.training.gold import (
     GOLD_KINDS,
     GoldRow,

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from bench import gpu
-from pipeline.bundle import ModelBundle
-from pipeline.inference_session import nvidia_device_present
-from pipeline.runtime import ModelRuntime
+from pipeline.model.bundle import ModelBundle
+from pipeline.model.runtime import ModelRuntime
+from pipeline.model.sessions import nvidia_device_present
 
 no_gpu_here = pytest.mark.skipif(nvidia_device_present(), reason="this host has a GPU")
 

@@ -6,15 +6,15 @@ from random import Random
 
 import pytest
 
-from pipeline.companies import Company
 from pipeline.errors import ConfigError
-from pipeline.headline_grammar import (
+from pipeline.items.companies import Company
+from pipeline.model.headline_grammar import (
     HeadlineRenderer,
     Template,
     load_grammar,
     parse_grammar,
 )
-from pipeline.labels import SENTIMENTS, TOPICS
+from pipeline.model.labels import SENTIMENTS, TOPICS
 
 COMPANIES = (
     Company("AAPL", "Apple Inc.", ("Apple",)),

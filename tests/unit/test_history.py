@@ -15,10 +15,10 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.pool import StaticPool
 from typer.testing import CliRunner
 
-from pipeline.backtest import load_series
-from pipeline.bundle import ModelBundle
-from pipeline.history import replay_history
-from pipeline.maintenance import apply_retention
+from pipeline.alerting.backtest import load_series
+from pipeline.alerting.history import replay_history
+from pipeline.alerting.maintenance import apply_retention
+from pipeline.model.bundle import ModelBundle
 from pipeline.settings import RetentionSettings, Settings, load_settings
 from pipeline.storage.alert_tables import AlertEventRow, AlertRow
 from pipeline.storage.db import make_engine

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.identity import content_hash, copy_fingerprint, normalize_text
+from pipeline.items.identity import content_hash, copy_fingerprint, normalize_text
 from tests.unit.stream_fakes import event
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.label_drift import LabelDrift
+from pipeline.model.label_drift import LabelDrift
 
 T0 = datetime(2026, 3, 9, 12, tzinfo=UTC)
 PRIOR = {"negative": 0.15, "neutral": 0.65, "positive": 0.20}

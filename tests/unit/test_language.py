@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.language import detect_language, with_language
+from pipeline.items.language import detect_language, with_language
 from schemas import decode_news_event
 
 

@@ -43,5 +43,5 @@ def test_debug_shows_everything_and_warning_quiets_finsent() -> None:
     configure_logging("DEBUG")
     assert logging.getLogger("kafka.coordinator").isEnabledFor(logging.DEBUG)
     configure_logging("WARNING")
-    assert not logging.getLogger("pipeline.scheduling").isEnabledFor(logging.INFO)
-    assert logging.getLogger("pipeline.scheduling").isEnabledFor(logging.WARNING)
+    assert not logging.getLogger("pipeline.alerting.scheduling").isEnabledFor(logging.INFO)
+    assert logging.getLogger("pipeline.alerting.scheduling").isEnabledFor(logging.WARNING)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.model_judging import (
+from pipeline.model.judging import (
     expected_calibration_error,
     fit_temperature,
     paired_accuracy_loss,

@@ -12,21 +12,21 @@ from sqlalchemy import Engine, create_engine, insert, select
 from sqlalchemy.pool import StaticPool
 
 from pipeline import alert_metrics
-from pipeline.clock import SimulatedClock
-from pipeline.model_switch import (
+from pipeline.alerting.model_switch import (
     CoverageGuard,
     PinnedVersion,
     plan_switch,
     read_span_start,
     refuse_pinned,
 )
-from pipeline.reclassify import TimeRange
-from pipeline.rules import load_rules
-from pipeline.scheduling import LeaderLock, run_step
+from pipeline.alerting.rules import load_rules
+from pipeline.alerting.scheduling import LeaderLock, run_step
+from pipeline.alerting.trends import compute_windows, recompute_other_versions
+from pipeline.clock import SimulatedClock
+from pipeline.consumer.reclassify import TimeRange
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.tables import Base, ClassificationRow
 from pipeline.storage.trend_tables import TrendWindow
-from pipeline.trends import compute_windows, recompute_other_versions
 from tests.integration.alert_fixtures import PROBS, VERSION, Stream
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -212,7 +212,7 @@ def test_the_guard_warns_once_per_version_and_baseline_hour(
     config = settings(current_version=OTHER)
     rules = load_rules(config.alerts)
     guard = CoverageGuard()
-    with caplog.at_level(logging.WARNING, logger="pipeline.model_switch"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.alerting.model_switch"):
         first = guard.check(engine, config, rules, T0)
         gauge = alert_metrics.SCHEDULER.get_sample_value("finsent_scheduler_unscored_items")
         again = guard.check(engine, config, rules, T0 + timedelta(minutes=30))
@@ -223,7 +223,7 @@ def test_the_guard_warns_once_per_version_and_baseline_hour(
     assert again is None, "asked once per baseline hour"
     assert next_hour is not None
     assert next_hour.gap == 144 - 12, "the span moved on by an hour"
-    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.model_switch"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.alerting.model_switch"]
     assert len(warnings) == 2
     assert warnings[0].startswith(f"model version {OTHER} lacks rows for 138 of the 150 items")
 
@@ -233,12 +233,12 @@ def test_the_guard_is_quiet_when_the_current_version_covers_the_span(
 ) -> None:
     calm_day(engine)
     config = settings()
-    with caplog.at_level(logging.WARNING, logger="pipeline.model_switch"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.alerting.model_switch"):
         found = CoverageGuard().check(engine, config, load_rules(config.alerts), T0)
     assert found is not None
     assert (found.version, found.gap) == (VERSION, 0)
     assert alert_metrics.SCHEDULER.get_sample_value("finsent_scheduler_unscored_items") == 0
-    assert not [r for r in caplog.records if r.name == "pipeline.model_switch"]
+    assert not [r for r in caplog.records if r.name == "pipeline.alerting.model_switch"]
 
 
 def test_the_live_scheduler_asks_the_guard_at_its_tick(
@@ -248,9 +248,9 @@ def test_the_live_scheduler_asks_the_guard_at_its_tick(
 
     calm_day(engine)
     config = settings(current_version=OTHER)
-    with caplog.at_level(logging.WARNING, logger="pipeline.model_switch"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.alerting.model_switch"):
         tick(engine, config, load_rules(config.alerts), LeaderLock(engine), SimulatedClock(T0),
              CoverageGuard())
-    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.model_switch"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.alerting.model_switch"]
     assert len(warnings) == 1
     assert warnings[0].startswith(f"model version {OTHER} lacks rows for 150 of the 150 items")

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from pipeline.alerting.scheduling import run_step
 from pipeline.clock import SimulatedClock
-from pipeline.model_version import current_model_version, publish_pinned_model
-from pipeline.report_views import current_model
-from pipeline.scheduling import run_step
+from pipeline.reporting.views import current_model
 from pipeline.settings import Settings
+from pipeline.storage.model_version import current_model_version, publish_pinned_model
 from pipeline.storage.trend_tables import TrendWindow
 from tests.reporting_seed import DAY2, NEW, OLD, seeded_sqlite
 

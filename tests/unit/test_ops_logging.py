@@ -13,14 +13,14 @@ from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
-from pipeline import scheduling
+from pipeline.alerting import scheduling
+from pipeline.alerting.scheduling import LeaderLock, run_step
 from pipeline.clock import SimulatedClock
-from pipeline.notifier import Claimed, Outcome, log_outcome
-from pipeline.scheduling import LeaderLock, run_step
+from pipeline.delivery.notifier import Claimed, Outcome, log_outcome
+from pipeline.delivery.webhooks import redact_text, redact_url
 from pipeline.settings import load_settings
 from pipeline.storage.alert_tables import AlertEventRow
 from pipeline.storage.tables import Base
-from pipeline.webhooks import redact_text, redact_url
 from tests.integration.alert_fixtures import Stream
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -94,7 +94,7 @@ def claimed(url: str = "https://bob:hunter2@hooks.example.com/in?token=abc") -> 
 def test_one_info_line_per_delivery_outcome_without_secrets(
     caplog: pytest.LogCaptureFixture, outcome: Outcome, state: dict[str, Any], expected: str
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="pipeline.notifier"):
+    with caplog.at_level(logging.INFO, logger="pipeline.delivery.notifier"):
         log_outcome(claimed(), outcome, state, NOW)
     [record] = caplog.records
     assert record.levelno == logging.INFO
@@ -118,7 +118,7 @@ def test_one_info_line_per_alert_transition(caplog: pytest.LogCaptureFixture) ->
         stream.add(NOW - timedelta(hours=26, minutes=-minute), "ACME", "neutral")
     stream.flush()
     clock = SimulatedClock(NOW)
-    with caplog.at_level(logging.INFO, logger="pipeline.alerts"):
+    with caplog.at_level(logging.INFO, logger="pipeline.alerting.lifecycle"):
         for n in range(20):
             if n in (1, 2):
                 for k in range(6):
@@ -126,7 +126,7 @@ def test_one_info_line_per_alert_transition(caplog: pytest.LogCaptureFixture) ->
                 stream.flush()
             run_step(engine, settings, clock)
             clock.advance(timedelta(minutes=5))
-    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.alerts"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.alerting.lifecycle"]
     transitions = [re.match(r"alert (\d+) (\w+) -> (\w+)", line) for line in lines]
     logged = [(int(m[1]), m[3]) for m in transitions if m]
     assert logged == _state_changes(engine)
@@ -184,7 +184,7 @@ def test_one_info_line_per_leader_change(
 ) -> None:
     monkeypatch.setattr(scheduling, "is_postgres", lambda _engine: True)
     lock = ScriptedLock(list(answers))
-    with caplog.at_level(logging.INFO, logger="pipeline.scheduling"):
+    with caplog.at_level(logging.INFO, logger="pipeline.alerting.scheduling"):
         for _ in answers:
             lock.ensure()
     changes = [r.getMessage().split()[2] for r in caplog.records if "leadership" in r.getMessage()]

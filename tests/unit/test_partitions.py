@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, insert, select
 from sqlalchemy.pool import StaticPool
 
+from pipeline.alerting.maintenance import apply_retention, prepare_partitions
+from pipeline.alerting.rules import load_rules
+from pipeline.alerting.scheduling import run_step, written_span
 from pipeline.clock import SimulatedClock
-from pipeline.maintenance import apply_retention, prepare_partitions
-from pipeline.rules import load_rules
-from pipeline.scheduling import run_step, written_span
 from pipeline.settings import RetentionSettings, Settings, load_settings
 from pipeline.storage.partitions import (
     create_partition_sql,

@@ -10,9 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
-from pipeline.classify import BatchClassifier
 from pipeline.clock import WallClock
-from pipeline.companies import Company
 from pipeline.consumer import store
 from pipeline.consumer.commit import Committer
 from pipeline.consumer.crash_ledger import CrashLedger, CrashMark, SqlCrashLedger
@@ -21,14 +19,16 @@ from pipeline.consumer.factory import Chain, ChainDeps, build_chain
 from pipeline.consumer.poison import PoisonWatch, Suspicion, suspicion
 from pipeline.consumer.steps import Message, MessageRejected, Partition
 from pipeline.errors import StorageError
+from pipeline.items.companies import Company
+from pipeline.items.scored import ModelRecord
+from pipeline.items.tickers import CompanyMatcher, TickerExtractor
 from pipeline.metrics import ClassifierMetrics
-from pipeline.scored import ModelRecord
+from pipeline.model.classify import BatchClassifier
 from pipeline.storage import (
     consumer_tables,  # noqa: F401 - registers the table for create_all
     results,
 )
 from pipeline.storage.results import ResultBatch, TimePolicy, WriteCounts
-from pipeline.tickers import CompanyMatcher, TickerExtractor
 from tests.unit.stream_fakes import T0, FakePrediction, FakeRuntime, sqlite_memory_engine
 from tests.unit.test_consumer_chain import FakeSink, good, message, settings, stored_ids
 

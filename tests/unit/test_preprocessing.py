@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.preprocessing import (
+from pipeline.model.preprocessing import (
     BODY_SEPARATOR,
     MAX_BODY_CHARS,
     build_model_input,

@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
-from pipeline.classify import BatchClassifier
-from pipeline.reclassify import TimeRange, count_unscored, rescore_page
-from pipeline.scored import ModelRecord, ScoredEvent, Scores
+from pipeline.consumer.reclassify import TimeRange, count_unscored, rescore_page
+from pipeline.items.scored import ModelRecord, ScoredEvent, Scores
+from pipeline.items.tickers import CompanyMatcher, TickerExtractor
+from pipeline.model.classify import BatchClassifier
 from pipeline.storage.results import CLASSIFICATIONS, ResultBatch, TimePolicy, store_batch
-from pipeline.tickers import CompanyMatcher, TickerExtractor
 from tests.unit.stream_fakes import T0, FakeRuntime, event, sqlite_memory_engine
 
 OLD = ModelRecord("v1", "tiny")

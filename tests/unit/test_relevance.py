@@ -1,10 +1,10 @@
-"""Per-mention relevance: the formula in pipeline/relevance.py, table-driven."""
+"""Per-mention relevance: the formula in pipeline/items/relevance.py, table-driven."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.relevance import Occurrence, mention_relevance
+from pipeline.items.relevance import Occurrence, mention_relevance
 
 
 @pytest.mark.parametrize(

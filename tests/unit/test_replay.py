@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.consumer.replay import ReplayEvent, ReplayOptions, ReplaySource, pace
 from pipeline.errors import ConfigError
-from pipeline.replay import ReplayEvent, ReplayOptions, ReplaySource, pace
 from schemas import decode_news_event
 
 STOCKNET = (

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Connection, Engine
 from typer.testing import CliRunner
 
-from pipeline.report import build_report
-from pipeline.report_checks import ReportInputError, data_span, suggestions
-from pipeline.reporting import Period
+from pipeline.reporting.checks import ReportInputError, data_span, suggestions
+from pipeline.reporting.queries import Period
+from pipeline.reporting.report import build_report
 from pipeline.scope import Scope
 from tests.reporting_seed import DAY1, DAY2, seeded_sqlite
 from workers.cli import app
@@ -174,7 +174,7 @@ def test_cli_says_how_many_movers_and_alerts_it_left_out(
     cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("workers.report_cli.TABLE_ALERTS", 0)
-    monkeypatch.setattr("pipeline.report.MOVER_LIMIT", 1)
+    monkeypatch.setattr("pipeline.reporting.report.MOVER_LIMIT", 1)
     result = cli.invoke(app, ["report", "--scope", "ticker:ACME", *RANGE, "--min-items", "1"])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())

@@ -9,9 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection
 
-from pipeline.alert_history import alert_detail, alert_window_items, count_alerts, list_alerts
-from pipeline.model_version import current_model_version
-from pipeline.reporting import (
+from pipeline.reporting.alert_history import (
+    alert_detail,
+    alert_window_items,
+    count_alerts,
+    list_alerts,
+)
+from pipeline.reporting.queries import (
     Period,
     busiest_scopes,
     scored_item_list,
@@ -20,6 +24,7 @@ from pipeline.reporting import (
     topic_mix,
 )
 from pipeline.scope import Scope
+from pipeline.storage.model_version import current_model_version
 from tests.reporting_seed import DAY1, DAY2, NEW, OLD, seeded_sqlite
 
 START, END = DAY1 - timedelta(days=1), DAY2 + timedelta(days=1)

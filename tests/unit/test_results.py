@@ -5,7 +5,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
-from pipeline.scored import Coordinates, ModelRecord, ScoredEvent, Scores
+from pipeline.items.scored import Coordinates, ModelRecord, ScoredEvent, Scores
+from pipeline.items.tickers import Mention
 from pipeline.storage.results import (
     CLASSIFICATIONS,
     ITEMS,
@@ -16,7 +17,6 @@ from pipeline.storage.results import (
     store_batch,
     store_classifications,
 )
-from pipeline.tickers import Mention
 from tests.unit.stream_fakes import T0, event, sqlite_memory_engine
 
 MODEL = ModelRecord("v1", "tiny", {"labels": ["a"]})

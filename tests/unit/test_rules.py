@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.alerting.rules import DEFAULT_RULE, load_rules, parse_rules
 from pipeline.errors import ConfigError
-from pipeline.rules import DEFAULT_RULE, load_rules, parse_rules
 from pipeline.settings import AlertSettings
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.bundle import MANIFEST_NAME, ModelBundle
 from pipeline.errors import ModelError
-from pipeline.labels import TOPICS
-from pipeline.runtime import BUCKET_ITEMS, ModelRuntime, Prediction
+from pipeline.model.bundle import MANIFEST_NAME, ModelBundle
+from pipeline.model.labels import TOPICS
+from pipeline.model.runtime import BUCKET_ITEMS, ModelRuntime, Prediction
 
 HEADLINES = [
     "Tesla plunges after quarterly earnings and revenue",
@@ -149,7 +149,7 @@ def test_a_bundle_whose_model_mismatches_its_labels_is_refused(
 
 def test_importing_the_runtime_loads_neither_torch_nor_transformers() -> None:
     code = (
-        "import sys, pipeline.runtime, pipeline.bundle;"
+        "import sys, pipeline.model.runtime, pipeline.model.bundle;"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.companies import load_companies
-from pipeline.demo_stream import DemoItem, build_demo_stream, write_demo_stream
-from pipeline.labels import SENTIMENTS, TOPICS
-from pipeline.tickers import CompanyMatcher, extract_cashtags
+from pipeline.demo.stream import DemoItem, build_demo_stream, write_demo_stream
+from pipeline.items.companies import load_companies
+from pipeline.items.tickers import CompanyMatcher, extract_cashtags
+from pipeline.model.labels import SENTIMENTS, TOPICS
 from pipeline.training.seed_corpus import build_seed_rows, write_seed_corpus
 from schemas.news import NewsEvent, normalize_symbol
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import pipeline.shipped_model as shipped
-from pipeline.bundle import ModelBundle
+import pipeline.model.shipped as shipped
 from pipeline.errors import BundleError
-from pipeline.model_judging import softmax
-from pipeline.runtime import ModelRuntime
+from pipeline.model.bundle import ModelBundle
+from pipeline.model.judging import softmax
+from pipeline.model.runtime import ModelRuntime
 from workers.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def test_the_derived_bundle_is_verified_and_the_second_use_is_a_cache_hit(
     assert {shipped.file_sha256(derived.file(r)) for r in ("fp32", "int8", "fp16")} == set(
         index.derived.values()
     )
-    caplog.set_level(logging.INFO, logger="pipeline.shipped_model")
+    caplog.set_level(logging.INFO, logger="pipeline.model.shipped")
     again = shipped.shipped_bundle(derived.path.parents[1])
     assert again.path == derived.path
     assert "cache hit" in caplog.text
@@ -132,7 +132,7 @@ def test_the_runtime_serves_calibrated_probabilities(derived: ModelBundle) -> No
 
 def test_serving_the_shipped_model_imports_no_torch(derived: ModelBundle) -> None:
     code = (
-        "import sys; from pathlib import Path; import pipeline.shipped_model as s;"
+        "import sys; from pathlib import Path; import pipeline.model.shipped as s;"
         f"s.shipped_bundle(Path({str(derived.path.parents[1])!r}));"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
@@ -151,12 +151,12 @@ def test_serving_the_shipped_model_imports_no_torch(derived: ModelBundle) -> Non
 def test_a_derivation_that_cannot_run_is_one_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipeline.precisions
+    import pipeline.model.precisions
 
     def missing_dependency(fp32: Path, fp16: Path) -> None:
         raise ImportError("missing 'sympy'")
 
-    monkeypatch.setattr(pipeline.precisions, "convert_fp16", missing_dependency)
+    monkeypatch.setattr(pipeline.model.precisions, "convert_fp16", missing_dependency)
     with pytest.raises(BundleError, match=r"deriving the shipped model .* failed: ImportError"):
         shipped.shipped_bundle(tmp_path / "cache")
     models = tmp_path / "cache" / "models"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.companies import Company, load_companies, load_symbol_history
-from pipeline.tickers import CompanyMatcher, TickerExtractor, extract_cashtags
+from pipeline.items.companies import Company, load_companies, load_symbol_history
+from pipeline.items.tickers import CompanyMatcher, TickerExtractor, extract_cashtags
 from tests.unit.stream_fakes import event
 
 COMPANIES = (

@@ -8,10 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pipeline.bundle import ModelBundle  # noqa: E402
-from pipeline.encoding import TextEncoder  # noqa: E402
-from pipeline.preprocessing import preprocess  # noqa: E402
-from pipeline.runtime import ModelRuntime  # noqa: E402
+from pipeline.model.bundle import ModelBundle  # noqa: E402
+from pipeline.model.encoding import TextEncoder  # noqa: E402
+from pipeline.model.preprocessing import preprocess  # noqa: E402
+from pipeline.model.runtime import ModelRuntime  # noqa: E402
 from pipeline.training.data import (  # noqa: E402
     DataFileError,
     DataSource,

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 pytest.importorskip("torch")
 
-from pipeline.bundle import ModelBundle
+from pipeline.model.bundle import ModelBundle
 from pipeline.training.checkpoint import Checkpoint
 from pipeline.training.evaluate import evaluate
 from pipeline.training.testbundle import checkpoint_of_test_bundle

@@ -11,12 +11,12 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+from pipeline.alerting.scheduling import due_steps, run_step
+from pipeline.alerting.trends import baseline_ends, ceil_to, floor_to
 from pipeline.clock import SimulatedClock
-from pipeline.scheduling import due_steps, run_step
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.tables import Base
 from pipeline.storage.trend_tables import TrendStep, TrendWindow
-from pipeline.trends import baseline_ends, ceil_to, floor_to
 from tests.integration.alert_fixtures import VERSION, Stream
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

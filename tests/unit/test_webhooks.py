@@ -9,18 +9,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from pipeline.errors import ConfigError
-from pipeline.settings import WebhookSettings
-from pipeline.webhooks import (
+from pipeline.alerting.outbox import notification_payload
+from pipeline.delivery.webhooks import (
     Resolver,
     check_target,
     encode_body,
     is_final_status,
     new_secret,
-    notification_payload,
     retry_delay,
     sign_headers,
 )
+from pipeline.errors import ConfigError
+from pipeline.settings import WebhookSettings
 
 NOW = datetime.now(UTC)
 

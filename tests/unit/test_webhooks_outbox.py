@@ -10,10 +10,10 @@ from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from pipeline.alerts import silence_alert
-from pipeline.endpoints import add_endpoint, disable_endpoint, list_endpoints
+from pipeline.alerting.lifecycle import silence_alert
+from pipeline.delivery.endpoints import add_endpoint, disable_endpoint, list_endpoints
+from pipeline.delivery.notifier import redeliver
 from pipeline.errors import ConfigError
-from pipeline.notifier import redeliver
 from pipeline.settings import WebhookSettings
 from pipeline.storage.alert_tables import WebhookDeliveryRow
 from pipeline.storage.tables import Base

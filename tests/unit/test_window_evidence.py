@@ -12,18 +12,18 @@ import pytest
 from sqlalchemy import Engine, Row, create_engine, event, select
 from sqlalchemy.pool import StaticPool
 
-from pipeline.backtest import Series, run_backtest
+from pipeline.alerting.backtest import Series, run_backtest
+from pipeline.alerting.scheduling import StepReport, run_step
+from pipeline.alerting.window_evidence import Counted, evidence_observation, window_evidence
 from pipeline.clock import SimulatedClock, as_utc
-from pipeline.identity import content_hash
-from pipeline.scheduling import StepReport, run_step
-from pipeline.scored import ModelRecord, ScoredEvent, Scores
+from pipeline.items.identity import content_hash
+from pipeline.items.scored import ModelRecord, ScoredEvent, Scores
+from pipeline.items.tickers import CompanyMatcher, TickerExtractor
 from pipeline.settings import Settings, load_settings
 from pipeline.storage.alert_tables import AlertEventRow, AlertRow
 from pipeline.storage.results import ResultBatch, TimePolicy, store_batch
 from pipeline.storage.tables import Base
 from pipeline.storage.trend_tables import TrendWindow
-from pipeline.tickers import CompanyMatcher, TickerExtractor
-from pipeline.window_evidence import Counted, evidence_observation, window_evidence
 from tests.unit.stream_fakes import event as news_event
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""Webhook delivery: endpoints, Standard Webhooks signing, the notifier loop."""

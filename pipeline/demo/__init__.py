@@ -1,0 +1,1 @@
+"""The demo: its synthetic stream, timeline and mentions, and the embedded run."""

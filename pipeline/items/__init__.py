@@ -1,0 +1,1 @@
+"""What one item is: its identity, tickers, companies, relevance, language and scored form."""

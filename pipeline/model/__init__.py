@@ -1,0 +1,1 @@
+"""The model: bundle, encoding, ONNX Runtime sessions, labels, precisions, the shipped files."""
