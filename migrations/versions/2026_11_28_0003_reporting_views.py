@@ -161,8 +161,8 @@ def _grant_if_role_exists() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    from pipeline.roles import grant_reporting_access, role_exists
     from pipeline.settings import load_settings
+    from pipeline.storage.roles import grant_reporting_access, role_exists
 
     config = op.get_context().config
     # Tests pass their own role name; everyone else configures it in settings.
