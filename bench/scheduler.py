@@ -36,7 +36,7 @@ from rich.progress import Progress
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.engine import make_url
 
-from pipeline.alerting.scheduling import run_step
+from pipeline.alerting.scheduling import AlertScheduler
 from pipeline.alerting.trends import floor_to
 from pipeline.clock import SimulatedClock, WallClock
 from pipeline.delivery.endpoints import add_endpoint
@@ -68,7 +68,7 @@ def main() -> None:
     if args.reuse:
         reset_measured_state(engine)
         sizes.append(measure_size(engine, settings, args, loaded_count(engine), None))
-    write(run_summary(args, sizes), args.smoke)
+    write(run_summary(args, sizes), args.smoke, args.out)
 
 
 def grow_and_measure(
@@ -242,6 +242,9 @@ def parse() -> argparse.Namespace:
         help="a try counts when other processes used at most this share of the CPU",
     )
     p.add_argument("--idle-tries", type=int, default=5)
+    p.add_argument(
+        "--out", type=Path, default=None, help="result file (default bench/results[/smoke]/)"
+    )
     args = p.parse_args()
     if args.smoke:
         args.sizes, args.per_day, args.tickers = [30_000, 60_000], 30_000, 50
@@ -416,8 +419,9 @@ def measure(
 ) -> dict[str, Any]:
     step = timedelta(seconds=settings.trends.step_s)
     clock = SimulatedClock(end)
+    steps = AlertScheduler(settings)  # one per process, as `finsent worker schedule` keeps it
     started = time.perf_counter()
-    run_step(engine, settings, clock)
+    steps.run(engine, clock)
     first_step = time.perf_counter() - started
     rng = random.Random(7)
     with receiver() as (url, received):
@@ -437,7 +441,7 @@ def measure(
                 burst_at = commit_at
             clock.advance(step)
             t0 = time.perf_counter()
-            run_step(engine, settings, clock)
+            steps.run(engine, clock)
             durations.append(time.perf_counter() - t0)
             if burst_at is not None and latency is None and firing(engine):
                 latency = deliver(engine, settings, received, clock.now() - burst_at, t0)
@@ -533,7 +537,7 @@ def deliver(
     step_started: float,
 ) -> dict[str, float]:
     with httpx.Client() as client:
-        while not received and deliver_due(engine, settings, WallClock(), client).claimed:
+        while not received and deliver_due(engine, settings.webhooks, WallClock(), client).claimed:
             pass
     wall = (received[0] if received else time.perf_counter()) - step_started
     steps = simulated / timedelta(seconds=settings.trends.step_s)
@@ -654,8 +658,8 @@ def git_sha() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def write(result: dict[str, Any], smoke: bool) -> None:
-    out = ROOT / "bench" / "results" / ("smoke" if smoke else "") / "scheduler.json"
+def write(result: dict[str, Any], smoke: bool, out: Path | None = None) -> None:
+    out = out or ROOT / "bench" / "results" / ("smoke" if smoke else "") / "scheduler.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if not smoke and len(result["sizes"]) > 1:

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import BaseModel
 
-from pipeline.alerting.outbox import notification_payload
+from pipeline.alerting.outbox import alert_of, notification_payload
 from pipeline.delivery.webhooks import encode_body, sign_headers, slack_body
 from schemas import NewsEvent, decode_news_event
 from schemas.webhooks import AlertNotification, SlackMessage
@@ -117,7 +117,7 @@ Example (`finsent replay` publishes lines like this from a JSONL file):
 
 
 def _webhooks() -> str:
-    payload = notification_payload(EXAMPLE_ALERT, "alert.firing", EXAMPLE_NOW)
+    payload = notification_payload(alert_of(EXAMPLE_ALERT), "alert.firing", EXAMPLE_NOW)
     body = encode_body(payload, "standard")
     headers = sign_headers(EXAMPLE_WEBHOOK_ID, body, EXAMPLE_NOW, [EXAMPLE_SECRET])
     schema = AlertNotification.model_json_schema(mode="serialization")

@@ -165,7 +165,7 @@ def alerts_list(
 @friendly_errors
 def alerts_show(alert_id: int) -> None:
     """One alert with its explanation, as JSON."""
-    from pipeline.alerting.lifecycle import get_alert
+    from pipeline.alerting.alert_rows import get_alert
 
     with open_database(settings().database).connect() as conn:
         alert = get_alert(conn, alert_id)
@@ -195,7 +195,7 @@ def alerts_silence(
     alert_id: int, duration: Annotated[str, typer.Option("--for", help="30m, 2h, 1d")] = "4h"
 ) -> None:
     """Hold back an alert's notifications for a while."""
-    from pipeline.alerting.lifecycle import silence_alert
+    from pipeline.alerting.alert_rows import silence_alert
 
     until = datetime.now(UTC) + parse_duration(duration)
     with open_database(settings().database).begin() as conn:

@@ -162,7 +162,7 @@ def _replay(
             settings,
             clock,
             scorer,
-            lambda: deliver_due(engine, settings, clock, client),
+            lambda: deliver_due(engine, settings.webhooks, clock, client),
             lambda now: bar.update(task, advance=1, description=f"{now:%a %H:%M} UTC"),
         )
     engine.dispose()

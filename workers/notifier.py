@@ -27,7 +27,7 @@ def run_notifier(settings: Settings, stop: threading.Event, clock: Clock | None 
     with httpx.Client(follow_redirects=False, trust_env=False) as client:
         while not stop.is_set():
             try:
-                report = deliver_due(engine, settings, wall, client)
+                report = deliver_due(engine, settings.webhooks, wall, client)
             except Exception as e:  # the next poll retries; only a bug is worth its traceback
                 log_failure(log, "notifier poll failed", e)
                 report = None

@@ -15,10 +15,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func, select
 
 from pipeline import alert_metrics
+from pipeline.alerting.leader import LeaderLock
 from pipeline.alerting.maintenance import apply_retention, prepare_partitions
 from pipeline.alerting.model_switch import CoverageGuard
-from pipeline.alerting.rules import Rule, load_rules
-from pipeline.alerting.scheduling import LeaderLock, run_step
+from pipeline.alerting.rules import load_rules
+from pipeline.alerting.scheduling import AlertScheduler
 from pipeline.alerting.trends import ceil_to
 from pipeline.boundary import log_failure
 from pipeline.clock import Clock, WallClock
@@ -34,11 +35,11 @@ MAINTENANCE_EVERY_S = 3600
 def run_scheduler(settings: Settings, stop: threading.Event, clock: Clock | None = None) -> None:
     """Tick every step until `stop` is set; only the leader computes."""
     engine = make_engine(settings.database)
-    rules = load_rules(settings.alerts)
+    steps = AlertScheduler(settings, load_rules(settings.alerts))
     lock = LeaderLock(engine)
     wall = clock or WallClock()
     guard = CoverageGuard()
-    scheduler = build_scheduler(settings, lambda: tick(engine, settings, rules, lock, wall, guard))
+    scheduler = build_scheduler(settings, lambda: tick(engine, settings, steps, lock, wall, guard))
     scheduler.add_job(
         lambda: maintain(engine, settings, lock, wall), IntervalTrigger(seconds=MAINTENANCE_EVERY_S)
     )
@@ -67,7 +68,7 @@ def build_scheduler(settings: Settings, job: object) -> BackgroundScheduler:
 def tick(
     engine: Engine,
     settings: Settings,
-    rules: tuple[Rule, ...],
+    steps: AlertScheduler,
     lock: LeaderLock,
     clock: Clock,
     guard: CoverageGuard,
@@ -75,8 +76,8 @@ def tick(
     if not lock.ensure():
         return
     try:
-        guard.check(engine, settings, rules, clock.now())
-        report = run_step(engine, settings, clock, rules=rules, max_steps=_catch_up_limit(settings))
+        guard.check(engine, settings, steps.rules, clock.now())
+        report = steps.run(engine, clock, max_steps=_catch_up_limit(settings))
         _alert_gauges(engine)
     except Exception as e:  # retried at the next tick; the process stays up
         log_failure(log, "scheduler step failed", e)

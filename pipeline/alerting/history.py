@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from pipeline.alerting.backtest import BacktestEvent, run_backtest
 from pipeline.alerting.maintenance import newest_event_time
-from pipeline.alerting.outbox import notification_payload
+from pipeline.alerting.outbox import alert_of, notification_payload
 from pipeline.alerting.rules import Rule, load_rules
 from pipeline.clock import as_utc
 from pipeline.scope import scope_kind
@@ -143,9 +143,8 @@ def _flush(conn: Connection, events: list[BacktestEvent]) -> int:
     alert_id = conn.execute(insert(AlertRow).values(values).returning(AlertRow.id)).scalar_one()
     row = {**values, "id": alert_id}
     for event in events:
-        payload = notification_payload(
-            {**row, "state": STATE_AFTER[event.event]}, event.event, event.at
-        )
+        alert = alert_of({**row, "state": STATE_AFTER[event.event]})
+        payload = notification_payload(alert, event.event, event.at)
         conn.execute(
             insert(AlertEventRow).values(
                 alert_id=alert_id, event_type=event.event, created_at=event.at, payload=payload

@@ -1,30 +1,21 @@
 """The alert lifecycle: pending -> firing -> resolved, one open alert per (rule, scope).
 
-`advance` is the pure transition; `apply_verdicts` runs it for one step inside the step's
-transaction and writes each state change with its outbox row.
+`advance` is the pure transition and `plan_changes` applies it to one step's verdicts;
+`alert_rows.write_changes` then writes what was planned. Pure but for reading the open alerts.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
-from pipeline.alerting.detection import Verdict
-from pipeline.alerting.outbox import (
-    EndpointFilter,
-    enabled_endpoints,
-    notification_payload,
-    record_event,
-)
 from pipeline.alerting.rules import Rule
-from pipeline.storage.alert_tables import OPEN_STATES, AlertRow, WebhookDeliveryRow
-
-log = logging.getLogger(__name__)
+from pipeline.alerting.verdicts import Judged
+from pipeline.scope import scope_kind
+from pipeline.storage.alert_tables import OPEN_STATES, AlertRow
 
 
 @dataclass(frozen=True)
@@ -47,17 +38,23 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Judged:
-    """One scope's verdict at a step, with the window it judged."""
+class Planned:
+    """One scope's change at a step: its open alert (if any), the change, the verdict."""
 
     scope: str
-    kind: str
-    verdict: Verdict
-    window: tuple[datetime, datetime]
+    alert: OpenAlert | None
+    change: Change
+    judged: Judged | None
+    spike: Judged | None  # the verdict, when its condition holds
+    needs_explanation: bool  # a spike that opens an alert or notifies carries its evidence
+    is_transition: bool  # the state changes (a new alert counts)
 
 
-# Builds an alert's explanation for a judged scope (top items come from the database).
-ExplainFn = Callable[[Connection, Rule, Judged], dict[str, Any]]
+def planned(scope: str, alert: OpenAlert | None, change: Change, judged: Judged | None) -> Planned:
+    spike = judged if judged is not None and judged.verdict.condition else None
+    explained = spike is not None and (alert is None or change.event is not None)
+    moved = alert is None or alert.state != change.state
+    return Planned(scope, alert, change, judged, spike, explained, moved)
 
 
 def advance(alert: OpenAlert | None, condition: bool, rule: Rule, now: datetime) -> Change | None:
@@ -97,137 +94,33 @@ def open_alerts(conn: Connection, rule: str) -> dict[str, OpenAlert]:
     return {scope: OpenAlert(i, st, held, clear, last) for scope, i, st, held, clear, last in rows}
 
 
-def apply_verdicts(
+def plan(
     conn: Connection,
     rule: Rule,
     judged: Mapping[str, Judged],
     now: datetime,
-    explain: ExplainFn,
     muted: frozenset[str] = frozenset(),
-) -> int:
-    """Advance every scope with a verdict or an open alert; returns the number of state changes.
+) -> list[Planned]:
+    """This step's changes for one rule: its open alerts advanced by the verdicts."""
+    return plan_changes(open_alerts(conn, rule.name), judged, rule, now, muted)
 
-    Scopes of a `muted` kind (inhibited this step) keep their state.
-    """
-    current = open_alerts(conn, rule.name)
-    endpoints: list[EndpointFilter] | None = None
-    changes = 0
+
+def plan_changes(
+    current: Mapping[str, OpenAlert],
+    judged: Mapping[str, Judged],
+    rule: Rule,
+    now: datetime,
+    muted: frozenset[str] = frozenset(),
+) -> list[Planned]:
+    """Advance every scope with a verdict or an open alert (pure); scopes of a `muted` kind
+    (inhibited this step) keep their state."""
+    found: list[Planned] = []
     for scope in sorted(set(judged) | set(current)):
-        if scope.split(":", 1)[0] in muted:
+        if scope_kind(scope) in muted:
             continue
         item = judged.get(scope)
-        change = advance(current.get(scope), bool(item and item.verdict.condition), rule, now)
-        if change is None:
-            continue
-        if change.event is not None and endpoints is None:
-            endpoints = enabled_endpoints(conn)
         alert = current.get(scope)
-        alert_id = _write(conn, rule, scope, alert, change, item, now, explain, endpoints or [])
-        if alert is None or alert.state != change.state:
-            changes += 1
-            _log_transition(alert_id, rule, scope, alert, change, item)
-    return changes
-
-
-def _log_transition(
-    alert_id: int,
-    rule: Rule,
-    scope: str,
-    alert: OpenAlert | None,
-    change: Change,
-    item: Judged | None,
-) -> None:
-    verdict = item.verdict if item is not None else None
-    log.info(
-        "alert %d %s -> %s: rule %s, scope %s, value %s, baseline %s, z %s",
-        alert_id,
-        alert.state if alert is not None else "new",
-        change.state,
-        rule.name,
-        scope,
-        _number(verdict.value if verdict else None),
-        _number(verdict.median if verdict else None),
-        _number(verdict.z if verdict else None),
-    )
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}"
-
-
-def _write(
-    conn: Connection,
-    rule: Rule,
-    scope: str,
-    alert: OpenAlert | None,
-    change: Change,
-    item: Judged | None,
-    now: datetime,
-    explain: ExplainFn,
-    endpoints: Sequence[EndpointFilter],
-) -> int:
-    spike = item if item is not None and item.verdict.condition else None
-    values = _state_values(change, alert, now)
-    if spike is not None and (alert is None or change.event is not None):
-        values.update(_evidence(conn, rule, spike, explain))
-    if alert is None:
-        assert spike is not None
-        values.update(rule=rule.name, scope=scope, scope_kind=spike.kind, opened_at=now)
-        alert_id = conn.execute(insert(AlertRow).values(values).returning(AlertRow.id)).scalar_one()
-    else:
-        alert_id = alert.id
-        conn.execute(update(AlertRow).where(AlertRow.id == alert_id).values(values))
-    if change.event is not None:
-        _notify(conn, alert_id, change.event, now, endpoints)
-    return alert_id
-
-
-def _state_values(change: Change, alert: OpenAlert | None, now: datetime) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "state": change.state, "held_steps": change.held_steps,
-        "clear_steps": change.clear_steps, "updated_at": now,
-    }
-    if change.state == "firing" and (alert is None or alert.state == "pending"):
-        values["fired_at"] = now
-    if change.state in ("resolved", "cancelled"):
-        values["resolved_at"] = now
-    if change.event in ("alert.firing", "alert.repeat", "alert.resolved"):
-        values["last_notified_at"] = now
-    return values
-
-
-def _evidence(conn: Connection, rule: Rule, item: Judged, explain: ExplainFn) -> dict[str, Any]:
-    verdict = item.verdict
-    return {
-        "severity": verdict.severity or "warning",
-        "window_start": item.window[0], "window_end": item.window[1],
-        "value": verdict.value, "baseline": verdict.median, "z": verdict.z,
-        "explanation": explain(conn, rule, item),
-    }
-
-
-def _notify(
-    conn: Connection, alert_id: int, event: str, now: datetime, endpoints: Sequence[EndpointFilter]
-) -> None:
-    table = AlertRow.__table__
-    row = dict(conn.execute(select(table).where(table.c.id == alert_id)).mappings().one())
-    record_event(conn, row, event, notification_payload(row, event, now), now, endpoints)
-
-
-def get_alert(conn: Connection, alert_id: int) -> dict[str, Any] | None:
-    table = AlertRow.__table__
-    row = conn.execute(select(table).where(table.c.id == alert_id)).mappings().one_or_none()
-    return None if row is None else dict(row)
-
-
-def silence_alert(conn: Connection, alert_id: int, until: datetime) -> int:
-    """Hold back this alert's notifications until `until`; queued ones are held back too."""
-    found = conn.execute(
-        update(AlertRow).where(AlertRow.id == alert_id).values(silenced_until=until)
-    ).rowcount
-    conn.execute(
-        update(WebhookDeliveryRow)
-        .where(WebhookDeliveryRow.alert_id == alert_id, WebhookDeliveryRow.status == "pending")
-        .values(status="silenced")
-    )
+        change = advance(alert, bool(item and item.verdict.condition), rule, now)
+        if change is not None:
+            found.append(planned(scope, alert, change, item))
     return found

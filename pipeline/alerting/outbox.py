@@ -7,14 +7,19 @@ commit together or not at all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from pipeline.storage.alert_tables import AlertEventRow, WebhookDeliveryRow, WebhookEndpointRow
+from pipeline.storage.alert_tables import (
+    AlertEventRow,
+    AlertRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+)
 from schemas.alerts import Alert
 from schemas.webhooks import AlertNotification
 
@@ -37,19 +42,36 @@ class EndpointFilter:
         return SEVERITY_RANK.get(severity, 0) >= SEVERITY_RANK.get(self.min_severity, 0)
 
 
-def notification_payload(alert: dict[str, Any], event_type: str, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class OutboxAlert:
+    """What the outbox reads of an alert row: its public form and whether it is silenced."""
+
+    alert: Alert
+    silenced_until: datetime | None = None
+
+    @classmethod
+    def of_row(cls, row: Mapping[str, Any]) -> OutboxAlert:
+        return cls(alert_of(row), row.get("silenced_until"))
+
+    @classmethod
+    def read(cls, conn: Connection, alert_id: int) -> OutboxAlert:
+        table = AlertRow.__table__
+        row = conn.execute(select(table).where(table.c.id == alert_id)).mappings().one()
+        return cls.of_row(dict(row))
+
+    def silenced_at(self, now: datetime) -> bool:
+        return self.silenced_until is not None and self.silenced_until > now
+
+
+def alert_of(row: Mapping[str, Any]) -> Alert:
+    """An alert row (or the values written to one) in its public form, validated."""
+    return Alert.model_validate({name: row[name] for name in Alert.model_fields})
+
+
+def notification_payload(alert: Alert, event_type: str, now: datetime) -> dict[str, Any]:
     """The JSON body of one notification, validated against the public schema."""
-    model = Alert.model_validate(
-        {
-            "id": alert["id"], "rule": alert["rule"], "scope": alert["scope"],
-            "scope_kind": alert["scope_kind"], "state": alert["state"],
-            "severity": alert["severity"], "opened_at": alert["opened_at"],
-            "fired_at": alert["fired_at"], "resolved_at": alert["resolved_at"],
-            "explanation": alert["explanation"],
-        }
-    )
     envelope = AlertNotification.model_validate(
-        {"type": event_type, "timestamp": now, "data": model}
+        {"type": event_type, "timestamp": now, "data": alert}
     )
     return envelope.model_dump(mode="json")
 
@@ -71,28 +93,29 @@ def new_webhook_id() -> str:
 
 def record_event(
     conn: Connection,
-    alert: dict[str, Any],
+    stored: OutboxAlert,
     event_type: str,
-    payload: dict[str, Any],
     now: datetime,
     endpoints: Sequence[EndpointFilter],
 ) -> int:
-    """Write the outbox row and one delivery per interested endpoint; returns deliveries."""
+    """Write the outbox row (the notification body) and one delivery per interested endpoint;
+    returns deliveries."""
+    alert = stored.alert
+    payload = notification_payload(alert, event_type, now)
     event_id = conn.execute(
         insert(AlertEventRow)
-        .values(alert_id=alert["id"], event_type=event_type, created_at=now, payload=payload)
+        .values(alert_id=alert.id, event_type=event_type, created_at=now, payload=payload)
         .returning(AlertEventRow.id)
     ).scalar_one()
-    silenced = alert.get("silenced_until") is not None and alert["silenced_until"] > now
+    status = "silenced" if stored.silenced_at(now) else "pending"
     rows = [
         {
-            "webhook_id": new_webhook_id(), "event_id": event_id, "alert_id": alert["id"],
-            "endpoint_id": endpoint.id, "event_type": event_type,
-            "status": "silenced" if silenced else "pending", "attempts": 0,
-            "created_at": now, "next_attempt_at": now,
+            "webhook_id": new_webhook_id(), "event_id": event_id, "alert_id": alert.id,
+            "endpoint_id": endpoint.id, "event_type": event_type, "status": status,
+            "attempts": 0, "created_at": now, "next_attempt_at": now,
         }
         for endpoint in endpoints
-        if endpoint.wants(event_type, alert["scope_kind"], alert["severity"])
+        if endpoint.wants(event_type, alert.scope_kind, alert.severity)
     ]
     if rows:
         conn.execute(insert(WebhookDeliveryRow), rows)

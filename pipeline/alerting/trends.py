@@ -1,16 +1,20 @@
-"""Trend windows per scope, computed in SQL for the window ends a step needs (DESIGN §5)."""
+"""Trend windows per scope, computed in SQL for the window ends a step needs (DESIGN §5).
+
+`step_windows` is what a scheduler step asks for: it writes the windows the step owes (late
+items, backfill, the step's own) and returns each scope's current window with its baseline.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
-    ColumnElement,
     Connection,
     DateTime,
     Float,
@@ -31,19 +35,115 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pipeline.alerting.detection import Observation
+from pipeline.alerting.scope_sql import C, M, N, item_filters, scope_expression, scope_source
 from pipeline.alerting.trend_sql import WORK_MEM, window_statement
 from pipeline.alerting.window_evidence import evidence_observation
 from pipeline.clock import as_utc
-from pipeline.scope import Scope, scope_kind
-from pipeline.settings import Settings
-from pipeline.storage.tables import ClassificationRow, NewsItem, TickerMention
+from pipeline.settings import EventSettings, TrendSettings
 from pipeline.storage.trend_tables import TrendWindow, UtcDateTime
 
-C = ClassificationRow.__table__.c
-N = NewsItem.__table__.c
-M = TickerMention.__table__.c
+log = logging.getLogger(__name__)
+
 T = TrendWindow.__table__
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Items classified this long before the previous step may have committed after it ran.
+COMMIT_SLACK = timedelta(seconds=10)
+
+Baseline = Mapping[str, Mapping[datetime, Observation]]
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """What the window SQL takes from settings: the trends section, and from the events
+    section the language filter and the lateness horizon."""
+
+    window_s: int
+    step_s: int
+    scopes: tuple[str, ...]
+    english_only: bool
+    lateness_horizon_s: float
+
+    @classmethod
+    def of(cls, trends: TrendSettings, events: EventSettings) -> WindowSpec:
+        return cls(
+            window_s=trends.window_s,
+            step_s=trends.step_s,
+            scopes=tuple(trends.scopes),
+            english_only=not events.include_non_english,
+            lateness_horizon_s=events.lateness_horizon_s,
+        )
+
+
+@dataclass(frozen=True)
+class StepWindows:
+    """What one step judges (plain data): each scope's current window and its baseline windows
+    (`ends`, newest first), and how many window rows the step wrote."""
+
+    step_at: datetime
+    current: Mapping[str, Observation]
+    baseline: Baseline
+    ends: tuple[datetime, ...]
+    written: int
+
+
+class BaselineCache:
+    """Baseline windows end W or more before the step, past the lateness horizon, so they no
+    longer change: a long-running scheduler reads (and checks the version of) each hour's set
+    once. Each scheduler owns one."""
+
+    def __init__(self, keep: int = 2) -> None:
+        self._keep = keep
+        self._entries: dict[tuple[Any, str, tuple[datetime, ...]], Baseline] = {}
+
+    def load(
+        self,
+        conn: Connection,
+        spec: WindowSpec,
+        version: str,
+        ends: Sequence[datetime],
+        now: datetime,
+    ) -> Baseline:
+        if spec.lateness_horizon_s >= spec.window_s:
+            return _baseline_of(conn, spec, version, ends, now)  # late items change them
+        key = (conn.engine, version, tuple(ends))
+        if key not in self._entries:
+            while len(self._entries) >= self._keep:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = _baseline_of(conn, spec, version, ends, now)
+        return self._entries[key]
+
+
+def step_windows(
+    conn: Connection,
+    spec: WindowSpec,
+    version: str,
+    step_at: datetime,
+    now: datetime,
+    *,
+    ends: Sequence[datetime],
+    backfill: Sequence[datetime],
+    cache: BaselineCache,
+) -> StepWindows:
+    """Write the windows a step owes — `backfill` ends never computed, the open windows late
+    items touched, the step's own — and read its current and baseline (`ends`) windows."""
+    step = timedelta(seconds=spec.step_s)
+    since = step_at - step - min(step, COMMIT_SLACK)
+    touched = touched_ends(conn, spec, version, since, step_at)
+    written = compute_windows(conn, spec, version, [*backfill, *touched, step_at], now)
+    current = {scope: w[step_at] for scope, w in load_observations(conn, [step_at]).items()}
+    baseline = cache.load(conn, spec, version, ends, now)
+    return StepWindows(step_at, current, baseline, tuple(ends), written)
+
+
+def _baseline_of(
+    conn: Connection, spec: WindowSpec, version: str, ends: Sequence[datetime], now: datetime
+) -> Baseline:
+    """The stored baseline windows, as `version` sees them (after a model switch, the old
+    model's windows are computed again first)."""
+    redone = recompute_other_versions(conn, spec, version, ends, now)
+    if redone:
+        log.info("%d baseline windows recomputed for model version %s", len(redone), version)
+    return load_observations(conn, ends)
 
 
 def floor_to(moment: datetime, seconds: int) -> datetime:
@@ -64,7 +164,7 @@ def baseline_ends(step_at: datetime, window_s: int, windows: int) -> list[dateti
 
 
 def touched_ends(
-    conn: Connection, settings: Settings, version: str, since: datetime, step_at: datetime
+    conn: Connection, spec: WindowSpec, version: str, since: datetime, step_at: datetime
 ) -> list[datetime]:
     """Earlier, still open W-aligned window ends that items classified after `since` fall into.
 
@@ -84,39 +184,37 @@ def touched_ends(
     ).scalar_one_or_none()
     if earliest is None:
         return []
-    width = settings.trends.window_s
-    horizon = timedelta(seconds=settings.events.lateness_horizon_s)
+    width = spec.window_s
+    horizon = timedelta(seconds=spec.lateness_horizon_s)
     first = max(ceil_to(as_utc(earliest), width), ceil_to(step_at - horizon, width))
     count = math.ceil((step_at - first).total_seconds() / width)
     return [first + timedelta(seconds=width * i) for i in range(max(count, 0))]
 
 
 def compute_windows(
-    conn: Connection, settings: Settings, version: str, ends: Sequence[datetime], now: datetime
+    conn: Connection, spec: WindowSpec, version: str, ends: Sequence[datetime], now: datetime
 ) -> int:
     """Upsert every scope's window at each of `ends`; returns the number of rows written."""
     if not ends:
         return 0
-    width = timedelta(seconds=settings.trends.window_s)
-    english_only = not settings.events.include_non_english
+    width = timedelta(seconds=spec.window_s)
     if conn.dialect.name == "postgresql":
         conn.execute(WORK_MEM)  # the aggregate sorts ~100k rows: keep them in memory
-        statement = window_statement(tuple(settings.trends.scopes), english_only)
+        statement = window_statement(spec.scopes, spec.english_only)
         params = {"ends": sorted(set(ends)), "lo": min(ends) - width, "hi": max(ends),
-                  "window_s": settings.trends.window_s, "version": version, "now": now}
+                  "window_s": spec.window_s, "version": version, "now": now}
         return conn.execute(statement, params).rowcount
-    return compute_windows_portable(conn, settings, version, ends, now)
+    return compute_windows_portable(conn, spec, version, ends, now)
 
 
 def compute_windows_portable(
-    conn: Connection, settings: Settings, version: str, ends: Sequence[datetime], now: datetime
+    conn: Connection, spec: WindowSpec, version: str, ends: Sequence[datetime], now: datetime
 ) -> int:
     """The same windows, one statement per kind and end: SQLite, and the reference in tests."""
-    width = timedelta(seconds=settings.trends.window_s)
-    english_only = not settings.events.include_non_english
+    width = timedelta(seconds=spec.window_s)
     written = 0
-    for kind in settings.trends.scopes:
-        statement = _window_upsert(conn.dialect.name, kind, english_only)
+    for kind in spec.scopes:
+        statement = _window_upsert(conn.dialect.name, kind, spec.english_only)
         for end in sorted(set(ends)):
             params = {"window_start": end - width, "window_end": end, "version": version,
                       "now": now}
@@ -125,7 +223,7 @@ def compute_windows_portable(
 
 
 def recompute_other_versions(
-    conn: Connection, settings: Settings, version: str, ends: Sequence[datetime], now: datetime
+    conn: Connection, spec: WindowSpec, version: str, ends: Sequence[datetime], now: datetime
 ) -> list[datetime]:
     """Compute again, for `version`, the windows at `ends` another model version computed (a
     model switch leaves them behind), dropping that version's rows there: a baseline never
@@ -135,7 +233,7 @@ def recompute_other_versions(
     stale = sorted({as_utc(end) for end in found})
     if stale:
         conn.execute(delete(TrendWindow).where(*foreign))
-        compute_windows(conn, settings, version, stale, now)
+        compute_windows(conn, spec, version, stale, now)
     return stale
 
 
@@ -158,37 +256,6 @@ def load_observations(
     return found
 
 
-def top_negative_items(
-    conn: Connection,
-    settings: Settings,
-    version: str,
-    scope: str,
-    window: tuple[datetime, datetime],
-    limit: int,
-) -> list[dict[str, Any]]:
-    """The most negative items of one scope's window, for an alert's explanation."""
-    query = (
-        select(
-            C.item_id, N.headline, N.source, N.url, C.score, C.p_negative,
-            C.event_time.label("event_time"),
-        )
-        .select_from(_scope_source(scope_kind(scope)))
-        .where(*_item_filters(not settings.events.include_non_english, version))
-        .where(C.sentiment == "negative")
-        .where(C.event_time > window[0], C.event_time <= window[1], *_scope_filter(scope))
-        .order_by(C.p_negative.desc(), C.item_id)
-        .limit(limit)
-    )
-    return [
-        {
-            "id": r.item_id, "headline": r.headline, "source": r.source, "url": r.url,
-            "score": r.score, "p_negative": r.p_negative,
-            "event_time": as_utc(r.event_time).isoformat(),
-        }
-        for r in conn.execute(query)
-    ]
-
-
 @functools.lru_cache(maxsize=32)
 def _window_upsert(dialect_name: str, kind: str, english_only: bool) -> Any:
     """Built once per kind: building SQLAlchemy statements per step costs more than running them."""
@@ -197,39 +264,6 @@ def _window_upsert(dialect_name: str, kind: str, english_only: bool) -> Any:
         bindparam("window_end", type_=UtcDateTime).label("window_end"),
     ).subquery("ends")
     return _upsert(dialect_name, _aggregate(kind, bounds, english_only))
-
-
-def _scope_source(kind: str) -> FromClause:
-    joined = ClassificationRow.__table__.join(NewsItem.__table__, N.id == C.item_id)
-    if kind == "ticker":
-        return joined.join(TickerMention.__table__, M.item_id == C.item_id)
-    return joined
-
-
-def _scope_expression(kind: str) -> ColumnElement[str]:
-    if kind == "ticker":
-        return literal("ticker:") + M.symbol
-    if kind == "topic":
-        return literal("topic:") + C.topic
-    return literal("market")
-
-
-def _scope_filter(scope: str) -> list[ColumnElement[bool]]:
-    found = Scope.read(scope)
-    if found.kind == "ticker":
-        return [M.symbol == found.key]
-    if found.kind == "topic":
-        return [C.topic == found.key]
-    return []
-
-
-def _item_filters(
-    english_only: bool, version: str | BindParameter[str]
-) -> list[ColumnElement[bool]]:
-    filters = [C.model_version == version]
-    if english_only:
-        filters.append(N.is_english.is_(True))
-    return filters
 
 
 def _aggregate(kind: str, bounds: FromClause, english_only: bool) -> Select[Any]:
@@ -270,7 +304,7 @@ def _weighted_rows(kind: str, bounds: FromClause, english_only: bool) -> Any:
         (C.p_neutral >= C.p_positive, C.p_neutral),
         else_=C.p_positive,
     )
-    scope = _scope_expression(kind)
+    scope = scope_expression(kind)
     relevance = M.relevance if kind == "ticker" else cast(literal_column("1.0"), Float)
     copies = (scope, bounds.c.window_end, N.source, func.coalesce(N.fingerprint, N.id))
     weight = func.max(relevance).over(partition_by=copies) / func.count().over(
@@ -289,8 +323,8 @@ def _weighted_rows(kind: str, bounds: FromClause, english_only: bool) -> Any:
             N.content_hash,
             weight.label("weight"),
         )
-        .select_from(bounds.join(_scope_source(kind), in_window))
-        .where(*_item_filters(english_only, bindparam("version", type_=String)))
+        .select_from(bounds.join(scope_source(kind), in_window))
+        .where(*item_filters(english_only, bindparam("version", type_=String)))
         .subquery("weighted")
         .c
     )

@@ -29,7 +29,7 @@ from pipeline.delivery.webhooks import (
     sign_headers,
 )
 from pipeline.errors import ConfigError
-from pipeline.settings import Settings
+from pipeline.settings import WebhookSettings
 from pipeline.storage.alert_tables import (
     AlertEventRow,
     WebhookAttemptRow,
@@ -77,24 +77,24 @@ class DeliveryReport:
 
 def deliver_due(
     engine: Engine,
-    settings: Settings,
+    webhooks: WebhookSettings,
     clock: Clock,
     http_client: httpx.Client,
     rng: random.Random | None = None,
 ) -> DeliveryReport:
     """Claim up to `claim_batch` due deliveries and try each once."""
     chance = rng or random.Random()
-    claimed = claim_due_deliveries(engine, settings, clock.now())
+    claimed = claim_due_deliveries(engine, webhooks, clock.now())
     tally = {"delivered": 0, "retry": 0, "failed": 0}
     gone: set[int] = set()  # endpoints that answered 410 in this batch get no more POSTs
     for delivery in claimed:
         if delivery.endpoint_id in gone:
             delivery = replace(delivery, enabled=False)
-        outcome = attempt(delivery, settings, clock, http_client)
+        outcome = attempt(delivery, webhooks, clock, http_client)
         if outcome.status_code == 410:
             gone.add(delivery.endpoint_id)
         now = clock.now()
-        state = record_outcome(engine, settings, delivery, outcome, now, chance)
+        state = record_outcome(engine, webhooks, delivery, outcome, now, chance)
         log_outcome(delivery, outcome, state, now)
         tally[outcome.result] += 1
         alert_metrics.ATTEMPTS.labels(outcome.result).inc()
@@ -102,15 +102,15 @@ def deliver_due(
     return DeliveryReport(len(claimed), tally["delivered"], tally["retry"], tally["failed"])
 
 
-def claim_due_deliveries(engine: Engine, settings: Settings, now: datetime) -> list[Claimed]:
+def claim_due_deliveries(engine: Engine, webhooks: WebhookSettings, now: datetime) -> list[Claimed]:
     """Due pending deliveries, leased to this notifier by moving their next attempt time."""
-    lease = now + timedelta(seconds=settings.webhooks.timeout_s + LEASE_MARGIN_S)
+    lease = now + timedelta(seconds=webhooks.timeout_s + LEASE_MARGIN_S)
     with engine.begin() as conn:
         due = (
             select(D.id)
             .where(D.status == "pending", D.next_attempt_at <= now)
             .order_by(D.next_attempt_at, D.id)
-            .limit(settings.webhooks.claim_batch)
+            .limit(webhooks.claim_batch)
         )
         if is_postgres(engine):
             due = due.with_for_update(skip_locked=True)
@@ -150,13 +150,13 @@ def _claimed(row: Any, now: datetime) -> Claimed:
 
 
 def attempt(
-    delivery: Claimed, settings: Settings, clock: Clock, client: httpx.Client
+    delivery: Claimed, webhooks: WebhookSettings, clock: Clock, client: httpx.Client
 ) -> Outcome:
     """One POST; never raises for what a receiver or the network does."""
     if not delivery.enabled:
         return Outcome("failed", None, "endpoint disabled", 0.0, posted=False)
     try:
-        check_target(delivery.url, settings.webhooks)
+        check_target(delivery.url, webhooks)
     except ConfigError as e:
         return Outcome("failed", None, str(e), 0.0, posted=False)
     body = encode_body(delivery.payload, delivery.body_format)
@@ -164,7 +164,7 @@ def attempt(
     started = time.perf_counter()
     try:
         response = client.post(
-            delivery.url, content=body, headers=headers, timeout=settings.webhooks.timeout_s
+            delivery.url, content=body, headers=headers, timeout=webhooks.timeout_s
         )
     except httpx.HTTPError as e:
         return Outcome("retry", None, f"{type(e).__name__}: {e}", _ms(started))
@@ -192,14 +192,14 @@ def _ms(started: float) -> float:
 
 def record_outcome(
     engine: Engine,
-    settings: Settings,
+    webhooks: WebhookSettings,
     delivery: Claimed,
     outcome: Outcome,
     now: datetime,
     rng: random.Random,
 ) -> dict[str, Any]:
     """Write the attempt and the delivery's next state in one transaction; that state."""
-    values = _next_state(settings, delivery, outcome, now, rng)
+    values = _next_state(webhooks, delivery, outcome, now, rng)
     with engine.begin() as conn:
         if outcome.posted:
             conn.execute(
@@ -237,15 +237,19 @@ def log_outcome(
 
 
 def _next_state(
-    settings: Settings, delivery: Claimed, outcome: Outcome, now: datetime, rng: random.Random
+    webhooks: WebhookSettings,
+    delivery: Claimed,
+    outcome: Outcome,
+    now: datetime,
+    rng: random.Random,
 ) -> dict[str, Any]:
     if outcome.result == "delivered":
         return {"status": "delivered", "delivered_at": now, "last_error": None}
     if outcome.result == "failed":
         return {"status": "failed", "last_error": outcome.error}
-    delay = retry_delay(delivery.attempt, settings.webhooks, rng)
+    delay = retry_delay(delivery.attempt, webhooks, rng)
     delay = max(delay, outcome.retry_after_s or 0.0)
-    horizon = delivery.created_at + timedelta(seconds=settings.webhooks.retry_horizon_s)
+    horizon = delivery.created_at + timedelta(seconds=webhooks.retry_horizon_s)
     if now + timedelta(seconds=delay) > horizon:
         return {"status": "failed", "last_error": f"{outcome.error}; retry horizon reached"}
     return {

@@ -180,10 +180,9 @@ def open_alert(engine: Engine, scope: str, when: datetime) -> dict[str, Any]:
 def queue_notifications(engine: Engine, alert: dict[str, Any], count: int,
                         when: datetime) -> None:
     """`count` notifications of the alert, fanned out to every enabled endpoint."""
-    from pipeline.alerting.outbox import enabled_endpoints, notification_payload, record_event
+    from pipeline.alerting.outbox import OutboxAlert, enabled_endpoints, record_event
 
     with engine.begin() as conn:
         endpoints = enabled_endpoints(conn)
         for _ in range(count):
-            payload = notification_payload(alert, "alert.repeat", when)
-            record_event(conn, alert, "alert.repeat", payload, when, endpoints)
+            record_event(conn, OutboxAlert.of_row(alert), "alert.repeat", when, endpoints)

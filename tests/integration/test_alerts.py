@@ -116,7 +116,7 @@ def deliver_all(engine: Engine, settings: Settings, secret: str) -> list[Receive
         with engine.begin() as conn:
             conn.execute(update(WebhookEndpointRow).values(url=receiver.url))
         with httpx.Client() as client:
-            while deliver_due(engine, settings, WallClock(), client).claimed:
+            while deliver_due(engine, settings.webhooks, WallClock(), client).claimed:
                 pass
         return receiver.delivered()
 
@@ -143,7 +143,7 @@ def check_explanation(data: dict[str, Any], fired_at: datetime, burst: list[str]
 
 
 def test_postgres_window_statement_matches_the_portable_one(pg_url: str) -> None:
-    from pipeline.alerting.trends import compute_windows, compute_windows_portable
+    from pipeline.alerting.trends import WindowSpec, compute_windows, compute_windows_portable
     from pipeline.storage.partitions import ensure_partitions
     from pipeline.storage.trend_tables import TrendWindow
 
@@ -168,7 +168,8 @@ def test_postgres_window_statement_matches_the_portable_one(pg_url: str) -> None
     def snapshot(compute: Any) -> dict[tuple[str, datetime], tuple[Any, ...]]:
         with engine.begin() as conn:
             conn.execute(TrendWindow.__table__.delete())
-            compute(conn, settings, "test-model-v1", ends, start)
+            compute(conn, WindowSpec.of(settings.trends, settings.events), "test-model-v1", ends,
+                    start)
         with Session(engine) as session:
             return {
                 (w.scope, w.window_end): (

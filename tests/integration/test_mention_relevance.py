@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
-from pipeline.alerting.trends import compute_windows
+from pipeline.alerting.trends import WindowSpec, compute_windows
 from pipeline.items.identity import content_hash, copy_fingerprint
 from pipeline.items.scored import ModelRecord, ScoredEvent, Scores
 from pipeline.items.tickers import CompanyMatcher, TickerExtractor
@@ -60,7 +60,8 @@ def test_ingest_stores_relevance_and_fingerprints_and_windows_weigh_them(pg_url:
 
     ensure_partitions(engine, T0, T0)  # what a scheduler step does first
     with engine.begin() as conn:
-        compute_windows(conn, settings, MODEL.version, [T0], T0)
+        spec = WindowSpec.of(settings.trends, settings.events)
+        compute_windows(conn, spec, MODEL.version, [T0], T0)
     with engine.connect() as conn:
         window = conn.execute(
             select(TrendWindow.count, TrendWindow.evidence, TrendWindow.negative_evidence)

@@ -59,7 +59,7 @@ def drain(engine: Engine, settings: Settings, seconds: float = 20.0) -> None:
     deadline = time.monotonic() + seconds
     with httpx.Client() as client:
         while time.monotonic() < deadline:
-            deliver_due(engine, settings, WallClock(), client)
+            deliver_due(engine, settings.webhooks, WallClock(), client)
             with engine.connect() as conn:
                 left = conn.execute(
                     select(func.count()).where(WebhookDeliveryRow.status == "pending")
@@ -109,7 +109,7 @@ def test_gone_receiver_fails_at_once_without_retries(engine: Engine, settings: S
         drain(engine, settings)
         for _ in range(3):
             with httpx.Client() as client:
-                assert deliver_due(engine, settings, WallClock(), client).claimed == 0
+                assert deliver_due(engine, settings.webhooks, WallClock(), client).claimed == 0
 
     assert len(receiver.requests) == 1, "no retry storm: one POST, then the endpoint is off"
     with Session(engine) as session:

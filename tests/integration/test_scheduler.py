@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import make_url
 
-from pipeline.alerting.scheduling import LeaderLock
+from pipeline.alerting.leader import LeaderLock
 from pipeline.settings import load_settings
 from pipeline.storage.db import make_engine
 from pipeline.storage.migrate import upgrade
@@ -111,12 +111,12 @@ def test_leader_lock_says_why_it_cannot_lead_and_hides_the_password(
     engine = create_engine(wrong)
     lock = LeaderLock(engine)
     try:
-        with caplog.at_level(logging.WARNING, logger="pipeline.alerting.scheduling"):
+        with caplog.at_level(logging.WARNING, logger="pipeline.alerting.leader"):
             assert lock.ensure() is False
             assert lock.ensure() is False
     finally:
         engine.dispose()
-    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.alerting.scheduling"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.alerting.leader"]
     assert len(warnings) == 1, "one warning per cause, not one per step"
     assert "password authentication failed" in warnings[0]
     assert "not-the-password-4711" not in caplog.text

@@ -13,8 +13,9 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, insert, text
 
+from pipeline.alerting.leader import LeaderLock
 from pipeline.alerting.maintenance import apply_retention, prepare_partitions
-from pipeline.alerting.scheduling import LeaderLock, run_step
+from pipeline.alerting.scheduling import run_step
 from pipeline.clock import SimulatedClock
 from pipeline.settings import RetentionSettings, Settings, load_settings
 from pipeline.storage.db import make_engine

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, insert, select
 from sqlalchemy.pool import StaticPool
 
 from pipeline import alert_metrics
+from pipeline.alerting.leader import LeaderLock
 from pipeline.alerting.model_switch import (
     CoverageGuard,
     PinnedVersion,
@@ -20,8 +21,8 @@ from pipeline.alerting.model_switch import (
     refuse_pinned,
 )
 from pipeline.alerting.rules import load_rules
-from pipeline.alerting.scheduling import LeaderLock, run_step
-from pipeline.alerting.trends import compute_windows, recompute_other_versions
+from pipeline.alerting.scheduling import AlertScheduler, run_step
+from pipeline.alerting.trends import WindowSpec, compute_windows, recompute_other_versions
 from pipeline.clock import SimulatedClock
 from pipeline.consumer.reclassify import TimeRange
 from pipeline.settings import Settings, load_settings
@@ -105,13 +106,15 @@ def test_windows_of_another_version_are_recomputed_and_its_leftovers_dropped(
     stream.add(T0 - timedelta(minutes=90), "TINY", "neutral")  # B has not scored it
     stream.flush()
     ends = [T0 - HOUR, T0]
+    config = settings()
+    spec = WindowSpec.of(config.trends, config.events)
     with engine.begin() as conn:
-        assert recompute_other_versions(conn, settings(), OTHER, ends, T0) == [], "none stored"
-        compute_windows(conn, settings(), VERSION, ends, T0)
+        assert recompute_other_versions(conn, spec, OTHER, ends, T0) == [], "none stored"
+        compute_windows(conn, spec, VERSION, ends, T0)
     assert windows_at(engine, T0 - HOUR)["ticker:TINY"] == (VERSION, 1)
     with engine.begin() as conn:
-        redone = recompute_other_versions(conn, settings(), OTHER, ends, T0)
-        again = recompute_other_versions(conn, settings(), OTHER, ends, T0)
+        redone = recompute_other_versions(conn, spec, OTHER, ends, T0)
+        again = recompute_other_versions(conn, spec, OTHER, ends, T0)
     assert redone == [T0 - HOUR, T0]
     assert again == [], "nothing left to redo: no work at the next step"
     assert windows_at(engine, T0 - HOUR) == {"market": (OTHER, 6), "ticker:ACME": (OTHER, 6),
@@ -249,7 +252,7 @@ def test_the_live_scheduler_asks_the_guard_at_its_tick(
     calm_day(engine)
     config = settings(current_version=OTHER)
     with caplog.at_level(logging.WARNING, logger="pipeline.alerting.model_switch"):
-        tick(engine, config, load_rules(config.alerts), LeaderLock(engine), SimulatedClock(T0),
+        tick(engine, config, AlertScheduler(config), LeaderLock(engine), SimulatedClock(T0),
              CoverageGuard())
     warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.alerting.model_switch"]
     assert len(warnings) == 1

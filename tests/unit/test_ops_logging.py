@@ -13,8 +13,9 @@ from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
-from pipeline.alerting import scheduling
-from pipeline.alerting.scheduling import LeaderLock, run_step
+from pipeline.alerting import leader
+from pipeline.alerting.leader import LeaderLock
+from pipeline.alerting.scheduling import run_step
 from pipeline.clock import SimulatedClock
 from pipeline.delivery.notifier import Claimed, Outcome, log_outcome
 from pipeline.delivery.webhooks import redact_text, redact_url
@@ -118,7 +119,7 @@ def test_one_info_line_per_alert_transition(caplog: pytest.LogCaptureFixture) ->
         stream.add(NOW - timedelta(hours=26, minutes=-minute), "ACME", "neutral")
     stream.flush()
     clock = SimulatedClock(NOW)
-    with caplog.at_level(logging.INFO, logger="pipeline.alerting.lifecycle"):
+    with caplog.at_level(logging.INFO, logger="pipeline.alerting.alert_rows"):
         for n in range(20):
             if n in (1, 2):
                 for k in range(6):
@@ -126,7 +127,7 @@ def test_one_info_line_per_alert_transition(caplog: pytest.LogCaptureFixture) ->
                 stream.flush()
             run_step(engine, settings, clock)
             clock.advance(timedelta(minutes=5))
-    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.alerting.lifecycle"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.alerting.alert_rows"]
     transitions = [re.match(r"alert (\d+) (\w+) -> (\w+)", line) for line in lines]
     logged = [(int(m[1]), m[3]) for m in transitions if m]
     assert logged == _state_changes(engine)
@@ -182,9 +183,9 @@ def test_one_info_line_per_leader_change(
     answers: list[bool | None],
     expected: list[str],
 ) -> None:
-    monkeypatch.setattr(scheduling, "is_postgres", lambda _engine: True)
+    monkeypatch.setattr(leader, "is_postgres", lambda _engine: True)
     lock = ScriptedLock(list(answers))
-    with caplog.at_level(logging.INFO, logger="pipeline.alerting.scheduling"):
+    with caplog.at_level(logging.INFO, logger="pipeline.alerting.leader"):
         for _ in answers:
             lock.ensure()
     changes = [r.getMessage().split()[2] for r in caplog.records if "leadership" in r.getMessage()]

@@ -12,7 +12,7 @@ from sqlalchemy.pool import StaticPool
 
 from pipeline.alerting.maintenance import apply_retention, prepare_partitions
 from pipeline.alerting.rules import load_rules
-from pipeline.alerting.scheduling import run_step, written_span
+from pipeline.alerting.scheduling import AlertScheduler, run_step
 from pipeline.clock import SimulatedClock
 from pipeline.settings import RetentionSettings, Settings, load_settings
 from pipeline.storage.partitions import (
@@ -109,7 +109,7 @@ def test_a_step_writes_only_inside_its_written_span(
 
     run_step(engine, conf, SimulatedClock(T0))
 
-    lo, hi = written_span(conf, rules, T0)
+    lo, hi = AlertScheduler(conf, rules).written_span(T0)
     with engine.connect() as conn:
         oldest, newest = conn.execute(
             select(func.min(TrendWindow.window_end), func.max(TrendWindow.window_end))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from pipeline.alerting.outbox import notification_payload
+from pipeline.alerting.outbox import alert_of, notification_payload
 from pipeline.delivery.webhooks import (
     Resolver,
     check_target,
@@ -44,7 +44,7 @@ def alert_row() -> dict[str, object]:
 
 def test_signature_verifies_with_the_standard_webhooks_library() -> None:
     secret = new_secret()
-    body = encode_body(notification_payload(alert_row(), "alert.firing", NOW), "standard")
+    body = encode_body(notification_payload(alert_of(alert_row()), "alert.firing", NOW), "standard")
     # Signed now, not at import: the library refuses timestamps over 5 minutes old.
     headers = sign_headers("msg_1", body, datetime.now(UTC), [secret])
     assert Webhook(secret).verify(body, headers)["type"] == "alert.firing"
@@ -63,7 +63,7 @@ def test_during_rotation_both_secrets_sign() -> None:
 
 
 def test_payload_is_the_public_envelope() -> None:
-    payload = notification_payload(alert_row(), "alert.resolved", NOW)
+    payload = notification_payload(alert_of(alert_row()), "alert.resolved", NOW)
     assert payload["type"] == "alert.resolved"
     assert payload["data"]["explanation"]["top_items"][0]["headline"] == "ACME misses"
     slack = json.loads(encode_body(payload, "slack"))

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from pipeline.alerting.lifecycle import silence_alert
+from pipeline.alerting.alert_rows import silence_alert
 from pipeline.delivery.endpoints import add_endpoint, disable_endpoint, list_endpoints
 from pipeline.delivery.notifier import redeliver
 from pipeline.errors import ConfigError
