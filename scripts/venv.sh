@@ -38,9 +38,12 @@ else
 fi
 
 # The editable install points at the checkout it was made from; re-point it when the clone moved.
-if ! "$venv/bin/python" -c "import pipeline, sys; sys.exit(0 if pipeline.__file__.startswith('$ROOT/') else 1)" 2>/dev/null; then
+# Asked in isolated mode (-I: no current directory on the path), the way `finsent` run from any
+# folder finds its packages; from the checkout itself `import pipeline` would always succeed.
+linked="import pipeline, workers, sys; sys.exit(0 if all(m.__file__.startswith('$ROOT/') for m in (pipeline, workers)) else 1)"
+if ! (cd / && "$venv/bin/python" -I -c "$linked") 2>/dev/null; then
     log "linking the venv to this checkout ($ROOT)"
-    "$venv/bin/pip" install --quiet --no-deps --no-build-isolation -e "$ROOT"
+    "$venv/bin/pip" install --quiet --no-deps -e "$ROOT"
 fi
 ln -sfn "$venv" "$ROOT/.venv"
 echo "$venv"
