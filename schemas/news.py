@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any
 
 from pydantic import (
@@ -22,6 +23,12 @@ from pydantic import (
 SCHEMA_MAJOR = 1
 SCHEMA_MINOR = 0
 DEFAULT_MAX_EVENT_BYTES = 262_144
+# Arrays and objects inside one another (the event itself is the first level). A fixed limit:
+# the parser's own one is the stack left at the call, so one message would pass here and fail
+# there.
+MAX_JSON_DEPTH = 64
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{0,5}([.-][A-Z0-9]{1,2})?$")
 _VERSION_PATTERN = re.compile(r"^(\d+)\.(\d+)$")
 _LANG_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
@@ -206,6 +213,12 @@ def decode_news_event(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> N
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise EventRejected(f"not UTF-8: invalid byte at position {e.start}", "encoding") from e
+    openers = text.count("[") + text.count("{")  # the depth's bound: most events stop here
+    if openers > MAX_JSON_DEPTH and (depth := nesting_depth(text)) > MAX_JSON_DEPTH:
+        raise EventRejected(
+            f"malformed JSON: nested {depth} levels deep, over the limit of {MAX_JSON_DEPTH}",
+            "json",
+        )
     try:
         data = json.loads(text, object_pairs_hook=_unique_keys)
     except EventRejected:
@@ -214,13 +227,18 @@ def decode_news_event(raw: bytes, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> N
         raise EventRejected(
             f"malformed JSON: {e.msg} (line {e.lineno}, column {e.colno})", "json"
         ) from e
-    except RecursionError as e:
-        # json.loads recurses once per level: a few KB of brackets exhaust the stack.
+    except RecursionError as e:  # a backstop: the depth limit keeps the parser off the stack's end
         raise EventRejected("malformed JSON: nested deeper than the parser allows", "json") from e
     except ValueError as e:
         # e.g. an integer of more digits than Python converts (sys.get_int_max_str_digits).
         raise EventRejected(f"malformed JSON: {e}", "json") from e
     return validate_news_event(data)
+
+
+def nesting_depth(text: str) -> int:
+    """How deep arrays and objects nest in JSON text, brackets inside strings aside."""
+    brackets = _NOT_A_BRACKET.sub("", _STRING_LITERAL.sub("", text))
+    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -287,6 +305,6 @@ def news_event_json_schema() -> dict[str, Any]:
     schema["description"] = (
         f"finsent inbound news event, schema {SCHEMA_MAJOR}.{SCHEMA_MINOR}; unknown fields are "
         "ignored, an unknown major version is rejected; at most "
-        f"{DEFAULT_MAX_EVENT_BYTES} bytes of UTF-8 JSON."
+        f"{DEFAULT_MAX_EVENT_BYTES} bytes of UTF-8 JSON, nested at most {MAX_JSON_DEPTH} deep."
     )
     return schema

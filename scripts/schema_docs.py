@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from pipeline.alerting.outbox import alert_of, notification_payload
 from pipeline.delivery.webhooks import encode_body, sign_headers, slack_body
 from schemas import NewsEvent, decode_news_event
+from schemas.news import MAX_JSON_DEPTH
 from schemas.webhooks import AlertNotification, SlackMessage
 
 EXAMPLE_EVENT: dict[str, Any] = {
@@ -99,7 +100,8 @@ def _inbound() -> str:
 
 {_doc(NewsEvent)}
 
-One JSON object per Kafka record, UTF-8, at most `FINSENT_EVENTS__MAX_EVENT_BYTES` bytes.
+One JSON object per Kafka record, UTF-8, at most `FINSENT_EVENTS__MAX_EVENT_BYTES` bytes, its
+arrays and objects nested at most {MAX_JSON_DEPTH} deep (the record itself counts as one).
 A record that is not a valid event (not JSON, a missing or blank `source`/`headline`, a
 `published_at` without a time zone, an unsupported major `schema_version`, too large) goes
 to `news.dlq` with its reason; an invalid optional field is dropped and named in `warnings`

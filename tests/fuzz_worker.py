@@ -29,7 +29,10 @@ Origin = tuple[str, int, int]
 
 @dataclass
 class FuzzOutcome:
-    """How `cases` messages fared; `crashes` counts worker exits and messages unaccounted."""
+    """How `cases` messages fared. `missing`: not where the decoder says they belong (a valid
+    one not stored, an invalid one not dead-lettered); `crashes` counts worker exits, those,
+    stored ids that no valid message carries, and valid messages both stored and
+    dead-lettered (a message counts once)."""
 
     cases: int = 0
     expected_stored: int = 0
@@ -40,6 +43,7 @@ class FuzzOutcome:
     dlq_without_reason: int = 0
     wrongly_stored: int = 0
     wrongly_dead: int = 0
+    stored_and_dead: int = 0
     missing: list[Origin] = field(default_factory=list)
     missing_examples: list[str] = field(default_factory=list)
     worker_exits: int = 0
@@ -47,7 +51,7 @@ class FuzzOutcome:
 
     @property
     def crashes(self) -> int:
-        return self.worker_exits + len(self.missing) + self.wrongly_dead + self.wrongly_stored
+        return self.worker_exits + len(self.missing) + self.wrongly_stored + self.stored_and_dead
 
 
 def expected_id(value: bytes | None) -> str | None:
@@ -203,12 +207,14 @@ def _judge(
             outcome.expected_stored += 1
             outcome.stored += item_id in ids
             outcome.wrongly_dead += origin in dead
+            outcome.stored_and_dead += origin in dead and item_id in ids
         if not ((item_id is not None and item_id in ids) or (item_id is None and origin in dead)):
             outcome.missing.append(origin)
             if len(outcome.missing_examples) < MISSING_EXAMPLES:
                 excerpt = None if value is None else value[:160]
+                letter = tally.reasons.get(origin, "not dead-lettered")
                 outcome.missing_examples.append(
-                    f"{origin}: expected id {item_id!r}, dead-lettered {origin in dead}: {excerpt!r}"
+                    f"{origin}: expected id {item_id!r}; dead letter: {letter}; value {excerpt!r}"
                 )
     valid_ids = {i for i in wanted if i is not None}
     outcome.wrongly_stored = len(ids - valid_ids)

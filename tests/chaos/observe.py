@@ -18,12 +18,14 @@ Origin = tuple[str | None, int | None, int | None]
 
 @dataclass
 class DeadLetterTally:
-    """Reads the DLQ topic incrementally; counts records and distinct original coordinates."""
+    """Reads the DLQ topic incrementally; counts records and distinct original coordinates,
+    and keeps each origin's kind and reason (the last one read) for reports."""
 
     bootstrap: str
     topic: str
     records: int = 0
     origins: set[Origin] = field(default_factory=set)
+    reasons: dict[Origin, str] = field(default_factory=dict)
     reasons_missing: int = 0
     _consumer: KafkaConsumer | None = None
 
@@ -45,13 +47,15 @@ class DeadLetterTally:
             consumer.assign([TopicPartition(self.topic, p) for p in parts])
             consumer.seek_to_beginning()
             self._consumer, self.records, self.origins = consumer, 0, set()
-            self.reasons_missing = 0
+            self.reasons, self.reasons_missing = {}, 0
         return self._consumer
 
     def _count(self, headers: Iterable[tuple[str, bytes]]) -> None:
         letter = DeadLetter.from_headers(list(headers))
         self.records += 1
-        self.origins.add((letter.original_topic, letter.original_partition, letter.original_offset))
+        origin = (letter.original_topic, letter.original_partition, letter.original_offset)
+        self.origins.add(origin)
+        self.reasons[origin] = f"{letter.kind}: {letter.reason[:300]}"
         self.reasons_missing += not letter.reason.strip()
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from schemas.news import (
+    MAX_JSON_DEPTH,
     EventRejected,
     NewsEvent,
     decode_news_event,
@@ -264,3 +265,31 @@ def test_event_is_frozen() -> None:
     event = NewsEvent.model_validate({**GOOD})
     with pytest.raises(ValueError, match="frozen"):
         event.headline = "changed"  # type: ignore[misc]
+
+
+def nested_event(depth: int) -> bytes:
+    """A valid event whose `extra` field makes the whole nest `depth` levels deep."""
+    inner = "[" * (depth - 1) + "]" * (depth - 1)
+    return ('{"source": "wire", "published_at": "2026-01-01T00:00:00Z", "headline": "h", '
+            f'"extra": {inner}, "note": "brackets in strings do not count: [[[[{{{{"}}').encode()
+
+
+def test_nesting_has_one_limit_wherever_the_decoder_is_called() -> None:
+    """The fuzz run's 13 disagreements: a message nested ~950 deep decoded in a shallow caller
+    and failed in the worker's deeper stack. The limit is now fixed, and the same everywhere."""
+    assert decode_news_event(nested_event(MAX_JSON_DEPTH)).headline == "h"
+
+    def from_deep_stack(frames: int, raw: bytes) -> str:
+        if frames:
+            return from_deep_stack(frames - 1, raw)
+        try:
+            return decode_news_event(raw).headline
+        except EventRejected as e:
+            return e.kind + ": " + e.reason
+
+    assert from_deep_stack(600, nested_event(MAX_JSON_DEPTH)) == "h"
+    for raw in (nested_event(MAX_JSON_DEPTH + 1), nested_event(900)):
+        shallow, deep = from_deep_stack(0, raw), from_deep_stack(600, raw)
+        assert shallow == deep
+        assert shallow.startswith("json: malformed JSON: nested ")
+        assert f"over the limit of {MAX_JSON_DEPTH}" in shallow
