@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from pipeline.alerting.scheduling import run_step
+from pipeline.alerting.scheduling import AlertScheduler
 from pipeline.clock import SimulatedClock
 from pipeline.delivery.notifier import DeliveryReport
 from pipeline.errors import ConfigError
@@ -128,6 +128,7 @@ def replay(
     step = timedelta(seconds=settings.trends.step_s)
     clock.set(stream[0].due)
     pending, steps, tally = 0, 0, DeliveryReport()
+    scheduler = AlertScheduler(settings)  # one for the run: its rules and baseline cache
     while clock.now() < end:
         now = clock.advance(step)
         due: list[NewsEvent] = []
@@ -136,7 +137,7 @@ def replay(
             pending += 1
         if due:
             scorer.score(due, now)
-        steps += len(run_step(engine, settings, clock).steps)
+        steps += len(scheduler.run(engine, clock).steps)
         tally = _add(tally, deliver())
         if progress is not None:
             progress(now)
